@@ -1,0 +1,1 @@
+"""smcpctl: the smcp command line."""

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-command, idempotent developer/CI setup for smcp.
+#  - installs the Debian packages the sandbox and tests need (only the missing ones)
+#  - creates .venv with the pinned Python dependencies (only when the pins changed)
+#  - makes the working tree importable as the collection smcp.platform
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+log() { printf '==> %s\n' "$*"; }
+
+# Debian packages: sandbox hosts (podman stack, debootstrap, apt cache, egress guard),
+# and the real services the tests run (PostgreSQL, etcd client).
+DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
+          openssh-client rsync make git postgresql etcd-client)
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]}; run 'sudo make setup' or install them with apt-get" >&2
+    exit 2
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # apt-cacher-ng asks about tunnelling on install; answer no without a prompt.
+  echo "apt-cacher-ng apt-cacher-ng/tunnelenable boolean false" | debconf-set-selections
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # PostgreSQL's package starts a cluster only where systemd runs; tests start their own.
+fi
+
+# Python venv with pinned dependencies; reinstall only when pins or the project changed.
+stamp_src=$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+if [[ "$(cat .venv/.smcp-stamp 2>/dev/null)" != "$stamp_src" ]]; then
+  log "installing pinned Python dependencies"
+  .venv/bin/python -m pip install -q --upgrade -c requirements/constraints.txt pip
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+  echo "$stamp_src" > .venv/.smcp-stamp
+fi
+
+# The working tree is the collection: expose it as ansible_collections/smcp/platform.
+mkdir -p .venv/collections/ansible_collections/smcp
+ln -sfn "$ROOT" .venv/collections/ansible_collections/smcp/platform
+mkdir -p .cache/facts
+
+log "ready: source .venv/bin/activate (ANSIBLE_COLLECTIONS_PATH=$ROOT/.venv/collections is set by make)"

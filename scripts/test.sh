@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the smcp test stages and fails when any stage fails (all stages run either way).
+# Usage: scripts/test.sh [all|lint|sanity|pytest|molecule] [molecule scenario...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$ROOT/.venv/collections"
+export ANSIBLE_HOME="$ROOT/.ansible"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+
+what=${1:-all}; shift || true
+declare -a results=()
+failed=0
+
+stage() {  # stage NAME CMD...
+  local name=$1; shift
+  local t0=$SECONDS
+  printf '\n===== %s: %s\n' "$name" "$*"
+  if "$@"; then
+    results+=("PASS  $name ($((SECONDS - t0)) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - t0)) s)")
+    failed=1
+  fi
+}
+
+run_lint() {
+  stage ruff-check ruff check .
+  stage ruff-format ruff format --check .
+  stage yamllint yamllint -s .
+  stage ansible-lint ansible-lint --offline --profile production
+}
+
+run_sanity() {
+  if compgen -G "plugins/*/*.py" >/dev/null; then
+    stage ansible-test-sanity scripts/sanity.sh
+  fi
+}
+
+run_pytest() {
+  stage pytest pytest -p no:cacheprovider tests/unit tests/api
+}
+
+run_molecule() {
+  local scenarios=("$@")
+  if ((${#scenarios[@]} == 0)); then
+    for d in extensions/molecule/*/molecule.yml; do
+      [[ -e $d ]] && scenarios+=("$(basename "$(dirname "$d")")")
+    done
+  fi
+  for s in "${scenarios[@]}"; do
+    stage "molecule-$s" molecule test -s "$s"
+  done
+}
+
+case $what in
+  all) run_lint; run_sanity; run_pytest; run_molecule ;;
+  lint) run_lint ;;
+  sanity) run_sanity ;;
+  pytest) run_pytest ;;
+  molecule) run_molecule "$@" ;;
+  *) echo "usage: $0 [all|lint|sanity|pytest|molecule [scenario...]]" >&2; exit 2 ;;
+esac
+
+printf '\n===== summary\n'
+printf '%s\n' "${results[@]}"
+exit $failed
