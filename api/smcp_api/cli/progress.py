@@ -1,0 +1,198 @@
+"""Live job progress from the event stream: a rich table on a terminal, plain lines otherwise (CI logs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from smcp_api.client import Event
+
+COUNTERS = ("ok", "changed", "failed", "unreachable", "skipped")
+
+
+@dataclass
+class HostRow:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    current: str = ""
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.failed + self.unreachable + self.skipped
+
+
+def _changed(data: dict[str, Any]) -> bool:
+    if "changed" in data:
+        return bool(data["changed"])
+    res = data.get("res")
+    return bool(res.get("changed")) if isinstance(res, dict) else False
+
+
+def _failure_message(data: dict[str, Any]) -> str:
+    res = data.get("res") if isinstance(data.get("res"), dict) else data
+    for key in ("msg", "stderr", "reason", "message"):
+        value = res.get(key) if isinstance(res, dict) else None
+        if value:
+            return " ".join(str(value).split())[:300]
+    return ""
+
+
+@dataclass
+class JobProgress:
+    """What the stream told us so far: per-host counters, the current task, failures in order."""
+
+    job_id: str
+    operation: str = ""
+    hosts: dict[str, HostRow] = field(default_factory=dict)
+    tasks: int = 0
+    task: str = ""
+    play: str = ""
+    failures: list[str] = field(default_factory=list)
+    final_status: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def row(self, host: str) -> HostRow:
+        return self.hosts.setdefault(host, HostRow())
+
+    def feed(self, ev: Event) -> list[str]:
+        """Apply one event; returns lines worth printing on their own (new task, failures)."""
+        data = ev.data
+        name = ev.event
+        host = ev.host
+        lines: list[str] = []
+        if name == "playbook_on_play_start":
+            self.play = ev.record.get("play") or data.get("play", "") or self.play
+        elif name == "playbook_on_task_start":
+            self.tasks += 1
+            self.task = ev.task or data.get("task", "") or ""
+            lines.append(f"TASK [{self.task}]")
+        elif name == "runner_on_start" and host:
+            self.row(host).current = ev.task or data.get("task", "") or self.task
+        elif name == "runner_on_ok" and host:
+            row = self.row(host)
+            row.ok += 1
+            row.changed += int(_changed(data))
+            row.current = ""
+        elif name == "runner_on_failed" and host:
+            row = self.row(host)
+            row.current = ""
+            if data.get("ignore_errors"):
+                row.ok += 1
+            else:
+                row.failed += 1
+                msg = f"FAILED {host}: [{ev.task or self.task}] {_failure_message(data)}".rstrip()
+                self.failures.append(msg)
+                lines.append(msg)
+        elif name == "runner_on_unreachable" and host:
+            row = self.row(host)
+            row.unreachable += 1
+            row.current = ""
+            msg = f"UNREACHABLE {host}: [{ev.task or self.task}] {_failure_message(data)}".rstrip()
+            self.failures.append(msg)
+            lines.append(msg)
+        elif name == "runner_on_skipped" and host:
+            row = self.row(host)
+            row.skipped += 1
+            row.current = ""
+        elif name == "playbook_on_stats":
+            self._apply_stats(data)
+        elif name == "end":
+            self.final_status = str(data.get("status") or ev.record.get("status") or "") or None
+        return lines
+
+    def _apply_stats(self, data: dict[str, Any]) -> None:
+        """Ansible's recap is authoritative: ok/changed/failures/dark/skipped per host."""
+        keys = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable", "skipped": "skipped"}
+        for src, dst in keys.items():
+            per_host = data.get(src)
+            if isinstance(per_host, dict):
+                for host, count in per_host.items():
+                    setattr(self.row(host), dst, int(count))
+
+    def apply_summary(self, summary: dict[str, dict[str, int]] | None) -> None:
+        """The job's host_summary from the API (final numbers)."""
+        for host, counts in (summary or {}).items():
+            row = self.row(host)
+            for key in COUNTERS:
+                if key in counts:
+                    setattr(row, key, int(counts[key]))
+            row.current = ""
+
+    def elapsed(self) -> str:
+        secs = int(time.monotonic() - self.started)
+        return f"{secs // 60:02d}:{secs % 60:02d}"
+
+    def recap_lines(self) -> list[str]:
+        width = max((len(h) for h in self.hosts), default=4)
+        return [
+            f"{host:<{width}}  " + "  ".join(f"{k}={getattr(row, k)}" for k in COUNTERS)
+            for host, row in sorted(self.hosts.items())
+        ]
+
+    def table(self, status: str = "running") -> Group:
+        title = Text.assemble(
+            ("job ", "bold"),
+            (self.job_id, "bold cyan"),
+            f"  {self.operation}  ",
+            (status, "yellow" if status in ("pending", "running") else "bold"),
+            f"  tasks started: {self.tasks}  elapsed: {self.elapsed()}",
+        )
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("HOST")
+        for key in COUNTERS:
+            table.add_column(key.upper(), justify="right")
+        table.add_column("DONE", justify="right")
+        table.add_column("CURRENT TASK", overflow="ellipsis", no_wrap=True)
+        for host, row in sorted(self.hosts.items()):
+            table.add_row(
+                host,
+                str(row.ok),
+                Text(str(row.changed), style="yellow" if row.changed else ""),
+                Text(str(row.failed), style="bold red" if row.failed else ""),
+                Text(str(row.unreachable), style="bold red" if row.unreachable else ""),
+                str(row.skipped),
+                str(row.done),
+                row.current or "",
+            )
+        parts: list[Any] = [title]
+        if self.task and status in ("pending", "running"):
+            parts.append(Text(f"task: {self.task}", style="dim"))
+        parts.append(table)
+        return Group(*parts)
+
+
+def follow(
+    progress: JobProgress,
+    events: Iterable[Event],
+    *,
+    tty: bool,
+    out: TextIO,
+    on_line: Callable[[str], None] | None = None,
+) -> JobProgress:
+    """Consume events until `end`, rendering live (tty) or as plain lines; returns the progress state."""
+    if not tty:
+        for ev in events:
+            for line in progress.feed(ev):
+                out.write(line + "\n")
+                out.flush()
+                if on_line:
+                    on_line(line)
+        return progress
+    console = Console(file=out, highlight=False)
+    with Live(progress.table(), console=console, refresh_per_second=4, transient=False) as live:
+        for ev in events:
+            for line in progress.feed(ev):
+                if not line.startswith("TASK ["):
+                    live.console.print(Text(line, style="bold red"))
+            live.update(progress.table(progress.final_status or "running"))
+    return progress
