@@ -1,0 +1,150 @@
+"""The shared apt cache (apt-cacher-ng) the sandbox hosts and the image build fetch packages through.
+
+One process for all sandboxes, with smcp's own config dir (the machine's /etc/apt-cacher-ng is not
+used), started by the first `up` as a plain background process with a pidfile (PID 1 is not systemd
+here) and stopped by the last `down`. It listens on every address; the nftables guard only lets
+loopback and the sandbox bridges reach the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from smcp_api import paths
+from smcp_api.sandbox.model import APT_CACHE_PORT, SandboxError
+from smcp_api.sandbox.system import cmdline, pid_alive
+
+BACKEND = "http://deb.debian.org/debian/"
+USER = "apt-cacher-ng"
+
+
+def conf_dir() -> Path:
+    return paths.state_dir() / "apt-cacher-ng"
+
+
+def data_dir() -> Path:
+    return paths.cache_dir() / "apt-cacher-ng"
+
+
+def pidfile() -> Path:
+    return conf_dir() / "apt-cacher-ng.pid"
+
+
+def _config() -> str:
+    return "\n".join(
+        [
+            "# Written by smcp for the sandbox hosts (docs/sandbox.md); not the machine's apt-cacher-ng.",
+            f"CacheDir: {data_dir()}",
+            f"LogDir: {conf_dir() / 'log'}",
+            "SupportDir: /usr/lib/apt-cacher-ng",
+            f"SocketPath: {conf_dir() / 'socket'}",
+            f"Port: {APT_CACHE_PORT}",
+            "BindAddress: 0.0.0.0",
+            "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian",
+            "Remap-secdeb: security.debian.org security.debian.org/debian-security"
+            " deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security",
+            "ExThreshold: 4",
+            "FollowIndexFileRemoval: 1",
+            "PassThroughPattern: ^$",
+            "",
+        ]
+    )
+
+
+def _write_config() -> None:
+    conf = conf_dir()
+    (conf / "log").mkdir(parents=True, exist_ok=True)
+    data_dir().mkdir(parents=True, exist_ok=True)
+    (conf / "acng.conf").write_text(_config())
+    (conf / "backends_debian").write_text(BACKEND + "\n")
+    for path in (conf / "log", data_dir()):
+        shutil.chown(path, USER, USER)
+
+
+def running_pid() -> int | None:
+    """The pid of our cache process, or None (a stale pidfile is removed)."""
+    try:
+        pid = int(pidfile().read_text().strip())
+    except (OSError, ValueError):
+        pidfile().unlink(missing_ok=True)
+        return None
+    args = cmdline(pid)
+    if pid_alive(pid) and any(a.endswith("apt-cacher-ng") for a in args[:3]) and str(conf_dir()) in args:
+        return pid
+    pidfile().unlink(missing_ok=True)
+    return None
+
+
+def _answers(timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", APT_CACHE_PORT), timeout=timeout):
+        return True
+    return False
+
+
+def ensure() -> int:
+    """Start the cache unless it runs; return its pid."""
+    pid = running_pid()
+    if pid is not None and _answers():
+        return pid
+    if pid is not None:
+        stop()
+    if _answers():
+        raise SandboxError(
+            f"port {APT_CACHE_PORT} is taken by another program (not smcp's apt cache):"
+            " stop it (e.g. the machine's apt-cacher-ng) and retry"
+        )
+    _write_config()
+    log = open(conf_dir() / "log" / "foreground.log", "ab")
+    proc = subprocess.Popen(
+        ["/usr/sbin/apt-cacher-ng", "-c", str(conf_dir()), "ForeGround=1"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        close_fds=True,
+        user=USER,
+        group=USER,
+        extra_groups=[],
+        cwd="/",
+    )
+    log.close()
+    pidfile().write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _answers():
+            return proc.pid
+        time.sleep(0.1)
+    stop()
+    raise SandboxError(
+        f"apt-cacher-ng did not start on port {APT_CACHE_PORT}: see {conf_dir() / 'log'} and fix the cause, then retry"
+    )
+
+
+def stop() -> None:
+    """Stop our cache process (and only it); its cached packages stay on disk."""
+    pid = running_pid()
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    pidfile().unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the cache is our own child (a long-lived caller such as the API)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,170 @@
+"""Running machine commands for the sandbox: podman (with our own containers.conf), nft, ip."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from smcp_api import paths
+from smcp_api.sandbox.model import SandboxError
+
+CONTAINERS_CONF = """\
+# Written by smcp: podman settings for sandbox hosts on this machine (see docs/sandbox.md).
+# Used through CONTAINERS_CONF for every podman call smcp makes; the machine's own files stay untouched.
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+log_driver = "k8s-file"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+
+[network]
+network_backend = "netavark"
+"""
+
+
+def sandbox_root() -> Path:
+    return paths.state_dir() / "sandbox"
+
+
+def containers_conf() -> Path:
+    """Our containers.conf (rewritten when it differs)."""
+    path = paths.state_dir() / "podman" / "containers.conf"
+    if not path.is_file() or path.read_text() != CONTAINERS_CONF:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(CONTAINERS_CONF)
+        tmp.replace(path)
+    return path
+
+
+def podman_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(containers_conf())
+    return env
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    check: bool = True,
+    input_text: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture its output; on failure raise RuntimeError with the command and its stderr."""
+    proc = subprocess.run(
+        list(cmd), input=input_text, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip().splitlines()
+        tail = " | ".join(line for line in err[-3:] if "level=warning" not in line) or f"exit code {proc.returncode}"
+        raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {tail}")
+    return proc
+
+
+def podman(*args: str, check: bool = True, timeout: float | None = 600) -> subprocess.CompletedProcess[str]:
+    return run(["podman", *args], check=check, env=podman_env(), timeout=timeout)
+
+
+def podman_json(*args: str) -> list[dict[str, object]]:
+    out = podman(*args).stdout.strip()
+    data = json.loads(out) if out else []
+    return data if isinstance(data, list) else [data]
+
+
+def preflight() -> None:
+    """Fail early, with the fix, when the machine cannot run sandboxes."""
+    if os.geteuid() != 0:
+        raise SandboxError("the sandbox needs root (rootful podman, nftables): run it as root, e.g. `sudo smcpctl ...`")
+    missing = [
+        tool
+        for tool in ("podman", "nft", "ip", "ssh", "ssh-keygen", "debootstrap", "apt-cacher-ng", "runc")
+        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()
+    ]
+    if missing:
+        raise SandboxError(f"{', '.join(missing)} not found: install the host packages with `make setup`")
+
+
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """An exclusive machine-wide lock (flock) so concurrent `up`/`down` calls do not race."""
+    lockdir = sandbox_root()
+    lockdir.mkdir(parents=True, exist_ok=True)
+    with open(lockdir / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def used_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network in use on the machine: addresses, routes (all tables), podman and CNI networks."""
+    used: list[ipaddress.IPv4Network] = []
+
+    def add(text: str | None) -> None:
+        if not text or text == "default":
+            return
+        with contextlib.suppress(ValueError):
+            net = ipaddress.ip_network(text, strict=False)
+            if isinstance(net, ipaddress.IPv4Network) and not net.is_loopback:
+                used.append(net)
+
+    for item in json.loads(run(["ip", "-j", "-4", "addr"]).stdout or "[]"):
+        for a in item.get("addr_info", []):
+            add(f"{a['local']}/{a['prefixlen']}")
+    for route in json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]"):
+        add(route.get("dst"))
+    for net in podman_json("network", "inspect", *network_names()) if network_names() else []:
+        for sub in net.get("subnets") or []:  # type: ignore[union-attr]
+            add(sub.get("subnet"))  # type: ignore[union-attr]
+    for conf in list(Path("/etc/cni/net.d").glob("*.conflist")) + list(Path("/etc/containers/networks").glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            add_from_json(json.loads(conf.read_text()), add)
+    return used
+
+
+def add_from_json(data: object, add: object) -> None:
+    """Walk a CNI/netavark config and feed every `subnet` value to add()."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "subnet" and isinstance(value, str):
+                add(value)  # type: ignore[operator]
+            else:
+                add_from_json(value, add)
+    elif isinstance(data, list):
+        for value in data:
+            add_from_json(value, add)
+
+
+def network_names() -> list[str]:
+    out = podman("network", "ls", "--format", "{{.Name}}").stdout
+    return [n for n in out.split() if n]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
