@@ -1,0 +1,375 @@
+"""smcpctl without a server: arg parsing, config, exit codes, rendering, SSE follow (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from smcp_api import client as api
+from smcp_api.cli import common, config, local
+from smcp_api.cli.main import cli
+from smcp_api.cli.progress import JobProgress, follow
+
+TOKEN = "smcp_test-token"
+
+
+def sse(events: list[tuple[int, str, dict[str, Any]]]) -> str:
+    out = []
+    for counter, name, data in events:
+        out.append(f"id: {counter}\nevent: {name}\ndata: {json.dumps(data)}\n\n")
+    return "".join(out)
+
+
+def ev(counter: int, name: str, host: str | None = None, task: str | None = None, **data: Any) -> dict[str, Any]:
+    return {"counter": counter, "event": name, "host": host, "task": task, "play": "p", "data": data}
+
+
+JOB_EVENTS = [
+    ev(1, "playbook_on_start"),
+    ev(2, "playbook_on_task_start", task="install packages"),
+    ev(3, "runner_on_start", "h1", "install packages"),
+    ev(4, "runner_on_ok", "h1", "install packages", changed=True),
+    ev(5, "runner_on_start", "h2", "install packages"),
+    ev(6, "runner_on_failed", "h2", "install packages", res={"msg": "no apt\ncache"}),
+    ev(7, "playbook_on_task_start", task="configure"),
+    ev(8, "runner_on_skipped", "h1", "configure"),
+    ev(9, "playbook_on_stats", ok={"h1": 1}, changed={"h1": 1}, failures={"h2": 1}, skipped={"h1": 1}),
+]
+
+
+class FakeApi:
+    """Just enough of the v1 contract for the CLI's unit tests."""
+
+    def __init__(self) -> None:
+        self.hosts = [
+            {
+                "id": "a" * 32,
+                "name": "h1",
+                "address": "10.0.0.1",
+                "roles": ["etcd", "control_plane"],
+                "labels": {"s": "x"},
+            },
+            {"id": "b" * 32, "name": "h2", "address": "10.0.0.2", "roles": ["workers"], "labels": {}},
+        ]
+        self.clusters: list[dict[str, Any]] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.requests: list[httpx.Request] = []
+        self.final_status = "failed"
+        self.stream_drops = 0  # close the first N streams after 3 events
+        self.stream_headers: list[dict[str, str]] = []
+        self.no_stream = False
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path, method = request.url.path, request.method
+        if path == "/healthz":
+            return httpx.Response(200, json={"status": "ok", "db": "ok"})
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return httpx.Response(401, json={"detail": "missing or invalid bearer token"})
+        if path == "/api/v1/hosts" and method == "GET":
+            return httpx.Response(200, json=self.hosts)
+        if path == "/api/v1/clusters" and method == "GET":
+            return httpx.Response(200, json=self.clusters)
+        if path == "/api/v1/clusters" and method == "POST":
+            body = json.loads(request.content)
+            if any(c["name"] == body["name"] for c in self.clusters):
+                return httpx.Response(409, json={"detail": f"cluster name '{body['name']}' is taken"})
+            created = {"id": "c" * 32, **body}
+            self.clusters.append(created)
+            return httpx.Response(201, json=created)
+        if path == "/api/v1/jobs" and method == "POST":
+            body = json.loads(request.content)
+            job = {"id": "j" * 32, "status": "pending", "cluster_id": None, "host_ids": [], **body}
+            self.jobs[job["id"]] = job
+            return httpx.Response(202, json=job)
+        if path.startswith("/api/v1/jobs/") and path.endswith("/events/stream"):
+            if self.no_stream:
+                return httpx.Response(404, json={"detail": "Not Found"})
+            return self._stream(request)
+        if path.startswith("/api/v1/jobs/") and path.endswith("/events"):
+            after = int(request.url.params.get("after") or 0)
+            return httpx.Response(200, json=[e for e in JOB_EVENTS if e["counter"] > after][:4])
+        if path.startswith("/api/v1/jobs/") and path.endswith("/cancel"):
+            return httpx.Response(409, json={"detail": "job already finished (failed)"})
+        if path.startswith("/api/v1/jobs/") and method == "GET":
+            job_id = path.split("/")[4]
+            if job_id not in self.jobs:
+                return httpx.Response(404, json={"detail": f"job {job_id} not found"})
+            job = dict(self.jobs[job_id])
+            job.update(
+                status=self.final_status,
+                rc=0 if self.final_status == "successful" else 2,
+                status_reason=None,
+                host_summary={"h1": {"ok": 1, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1}},
+            )
+            return httpx.Response(200, json=job)
+        return httpx.Response(404, json={"detail": f"no route {method} {path}"})
+
+    def _stream(self, request: httpx.Request) -> httpx.Response:
+        self.stream_headers.append(dict(request.headers))
+        after = int(request.headers.get("last-event-id") or request.url.params.get("after") or 0)
+        events = [(e["counter"], e["event"], e) for e in JOB_EVENTS if e["counter"] > after]
+        if self.stream_drops:
+            self.stream_drops -= 1
+            return httpx.Response(200, text=sse(events[:3]), headers={"content-type": "text/event-stream"})
+        body = ": keepalive\n\n" + sse(events) + sse([(10, "end", {"status": self.final_status})])
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+@pytest.fixture
+def fake() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in ("SMCP_URL", "SMCP_TOKEN", "SMCP_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "config.yaml"
+    monkeypatch.setenv("SMCP_CONFIG", str(path))
+    return path
+
+
+def run(fake: FakeApi, *args: str, token: str | None = TOKEN) -> Any:
+    state = common.State(transport=httpx.MockTransport(fake.handler), token=token)
+    return CliRunner().invoke(cli, list(args), obj=state, catch_exceptions=False)
+
+
+# ------------------------------------------------------------------------------------------- config
+def test_config_precedence_flag_env_file_default(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.resolve().url == api.DEFAULT_URL
+    assert config.resolve().token is None
+    config.save_file(cfg, {"url": "http://file:1", "token": "from-file"})
+    s = config.resolve()
+    assert (s.url, s.token) == ("http://file:1", "from-file")
+    monkeypatch.setenv("SMCP_URL", "http://env:2/")
+    monkeypatch.setenv("SMCP_TOKEN", "from-env")
+    s = config.resolve()
+    assert (s.url, s.token, s.auth_source) == ("http://env:2", "from-env", "env SMCP_TOKEN")
+    s = config.resolve("http://flag:3", "from-flag")
+    assert (s.url, s.token) == ("http://flag:3", "from-flag")
+
+
+def test_config_saved_0600_and_merged(cfg: Path) -> None:
+    config.save_file(cfg, {"url": "http://a:1"})
+    config.save_file(cfg, {"token": "t"})
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    assert yaml.safe_load(cfg.read_text()) == {"url": "http://a:1", "token": "t"}
+
+
+def test_config_loose_mode_warns(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text("token: t\n")
+    os.chmod(cfg, 0o644)
+    assert config.load_file(cfg) == {"token": "t"}
+    assert "chmod 600" in capsys.readouterr().err
+
+
+def test_bad_config_file_is_usage_error(cfg: Path, fake: FakeApi) -> None:
+    cfg.write_text("url: [unclosed\n")
+    os.chmod(cfg, 0o600)
+    result = run(fake, "host", "list", token=None)
+    assert result.exit_code == common.EXIT_USAGE
+    assert "not valid YAML" in result.output
+
+
+# --------------------------------------------------------------------------------------- exit codes
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(401, 3), (403, 3), (404, 4), (409, 5), (422, 2), (400, 2), (500, 3), (503, 3)],
+)
+def test_http_status_to_exit_code(cfg: Path, status: int, code: int) -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(status, json={"detail": f"boom {status}"}))
+    result = CliRunner().invoke(cli, ["cluster", "list"], obj=common.State(transport=transport, token=TOKEN))
+    assert result.exit_code == code
+    assert f"boom {status}" in result.output
+
+
+def test_unreachable_is_3(cfg: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    result = CliRunner().invoke(cli, ["host", "list"], obj=common.State(transport=httpx.MockTransport(refuse)))
+    assert result.exit_code == common.EXIT_API
+    assert "cannot reach the smcp API" in result.output
+
+
+def test_missing_token_is_3_with_hint(cfg: Path, fake: FakeApi) -> None:
+    result = run(fake, "host", "list", token=None)
+    assert result.exit_code == common.EXIT_API
+    assert "SMCP_TOKEN" in result.output
+
+
+def test_interrupt_is_130(cfg: Path) -> None:
+    def interrupt(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(cli, ["host", "list"], obj=common.State(transport=httpx.MockTransport(interrupt)))
+    assert result.exit_code == common.EXIT_INTERRUPTED
+
+
+def test_unknown_name_is_4(cfg: Path, fake: FakeApi) -> None:
+    result = run(fake, "job", "run", "prepare_hosts", "--host", "nope")
+    assert result.exit_code == common.EXIT_NOT_FOUND
+    assert "known: h1, h2" in result.output
+
+
+def test_usage_errors_are_2(cfg: Path, fake: FakeApi) -> None:
+    assert run(fake, "job", "run", "prepare_hosts").exit_code == 2  # no target
+    assert run(fake, "job", "run", "explode", "--all-hosts").exit_code == 2  # unknown operation
+    assert run(fake, "job", "run", "prepare_hosts", "--all-hosts", "-e", "novalue").exit_code == 2
+    assert run(fake, "host", "list", "-o", "xml").exit_code == 2
+
+
+def test_cancel_finished_job_is_5(cfg: Path, fake: FakeApi) -> None:
+    fake.jobs["j" * 32] = {"id": "j" * 32, "operation": "preflight"}
+    result = run(fake, "job", "cancel", "j" * 32)
+    assert result.exit_code == common.EXIT_CONFLICT
+    assert "already finished" in result.output
+
+
+# ----------------------------------------------------------------------------------------- rendering
+def test_host_list_table_json_yaml(cfg: Path, fake: FakeApi) -> None:
+    table = run(fake, "host", "list")
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "ADDRESS", "USER"]
+    assert any(line.startswith("h1") and "etcd,control_plane" in line for line in lines)
+    as_json = run(fake, "host", "list", "-o", "json")
+    assert [h["name"] for h in json.loads(as_json.output)] == ["h1", "h2"]
+    as_yaml = run(fake, "host", "list", "-o", "yaml", "-l", "s=x")
+    assert [h["name"] for h in yaml.safe_load(as_yaml.output)] == ["h1"]
+
+
+# ---------------------------------------------------------------------------------------- SSE/progress
+def test_parse_sse_multiline_comments_and_ids() -> None:
+    lines = [": hi", "id: 7", "event: runner_on_ok", 'data: {"a":', "data: 1}", "", "data: x", ""]
+    assert list(api.parse_sse(iter(lines))) == [("7", "runner_on_ok", '{"a":\n1}'), (None, "message", "x")]
+
+
+def test_stream_resumes_with_last_event_id_without_duplicates(fake: FakeApi) -> None:
+    fake.jobs["j" * 32] = {"id": "j" * 32, "operation": "prepare_hosts"}
+    fake.final_status = "running"  # the first stream ends early while the job still runs
+    fake.stream_drops = 1
+    c = api.SmcpClient(token=TOKEN, transport=httpx.MockTransport(fake.handler), sleep=lambda s: None)
+    seen = [event.counter for event in c.stream_events("j" * 32)]
+    assert seen == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert fake.stream_headers[1]["last-event-id"] == "3"
+
+
+def test_without_stream_route_events_are_polled(fake: FakeApi) -> None:
+    fake.jobs["j" * 32] = {"id": "j" * 32, "operation": "prepare_hosts"}
+    fake.no_stream = True
+    fake.final_status = "successful"
+    c = api.SmcpClient(token=TOKEN, transport=httpx.MockTransport(fake.handler), sleep=lambda s: None)
+    events = list(c.stream_events("j" * 32))
+    assert [e.counter for e in events[:-1]] == list(range(1, 10))
+    assert (events[-1].event, events[-1].data) == ("end", {"status": "successful"})
+
+
+def test_progress_counts_and_failure_lines() -> None:
+    progress = JobProgress(job_id="j1", operation="prepare_hosts")
+    printed: list[str] = []
+    for record in JOB_EVENTS:
+        printed += progress.feed(api.Event(record["counter"], record["event"], record))
+    assert printed == [
+        "TASK [install packages]",
+        "FAILED h2: [install packages] no apt cache",
+        "TASK [configure]",
+    ]
+    assert (progress.hosts["h1"].ok, progress.hosts["h1"].changed, progress.hosts["h1"].skipped) == (1, 1, 1)
+    assert progress.hosts["h2"].failed == 1
+    assert progress.tasks == 2
+    assert progress.recap_lines()[1].split() == ["h2", "ok=0", "changed=0", "failed=1", "unreachable=0", "skipped=0"]
+
+
+def test_progress_live_table_renders_hosts(tmp_path: Path) -> None:
+    progress = JobProgress(job_id="j1", operation="prepare_hosts")
+    events = [api.Event(r["counter"], r["event"], r) for r in JOB_EVENTS]
+    with open(tmp_path / "out", "w") as out:
+        follow(progress, events, tty=True, out=out)
+    text = (tmp_path / "out").read_text()
+    assert "FAILED h2" in text
+    assert "HOST" in text and "CURRENT TASK" in text
+
+
+def test_job_run_wait_plain_progress_and_exit_1_on_failure(cfg: Path, fake: FakeApi) -> None:
+    result = run(fake, "job", "run", "prepare_hosts", "-l", "s=x", "--forks", "5", "--wait")
+    assert result.exit_code == common.EXIT_JOB_FAILED
+    body = json.loads(fake.requests[1].content)
+    assert body == {"operation": "prepare_hosts", "host_ids": ["a" * 32], "params": {"forks": 5}}
+    out = result.output
+    assert "TASK [install packages]" in out
+    assert "FAILED h2: [install packages] no apt cache" in out
+    assert "recap: h1  ok=1  changed=1" in out
+    assert out.rstrip().splitlines()[-1].startswith(f"job {'j' * 32} prepare_hosts: failed")
+
+
+def test_job_run_wait_success_is_0(cfg: Path, fake: FakeApi) -> None:
+    fake.final_status = "successful"
+    result = run(fake, "job", "run", "prepare_hosts", "--all-hosts", "--wait", "-o", "json")
+    assert result.exit_code == 0
+    assert json.loads(fake.requests[1].content)["host_ids"] == ["a" * 32, "b" * 32]
+
+
+# -------------------------------------------------------------------------------------- cluster file
+def test_cluster_file_bad_yaml_names_line_and_column(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
+    f = tmp_path / "cluster.yaml"
+    f.write_text("name: demo\nhosts:\n  - name: h1\n   roles: [etcd]\n")
+    result = run(fake, "cluster", "create", "-f", str(f))
+    assert result.exit_code == common.EXIT_USAGE
+    assert "line 4, column 4" in result.output
+
+
+def test_cluster_file_resolves_host_names(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
+    f = tmp_path / "cluster.yaml"
+    f.write_text(
+        "name: demo\nkubernetes_version: 1.34.2\ncni: calico\n"
+        "hosts:\n  - name: h1\n    roles: [etcd, control_plane]\n  - h2\n"
+    )
+    result = run(fake, "cluster", "create", "-f", str(f), "-o", "json")
+    assert result.exit_code == 0, result.output
+    posted = json.loads(fake.requests[-1].content)
+    assert posted["hosts"] == [
+        {"host_id": "a" * 32, "roles": ["etcd", "control_plane"]},
+        {"host_id": "b" * 32, "roles": ["workers"]},
+    ]
+    again = run(fake, "cluster", "create", "-f", str(f))
+    assert again.exit_code == common.EXIT_CONFLICT
+
+
+def test_cluster_file_unknown_host_is_usage_error(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
+    f = tmp_path / "cluster.yaml"
+    f.write_text("name: demo\nkubernetes_version: 1.34.2\nhosts: [ghost]\n")
+    result = run(fake, "cluster", "create", "-f", str(f))
+    assert result.exit_code == common.EXIT_USAGE
+    assert "hosts[0]" in result.output and "ghost" in result.output
+
+
+# -------------------------------------------------------------------------------------------- sandbox
+def test_sandbox_host_bodies_keep_host_key_checking(tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("sb-1,10.9.0.2 ssh-ed25519 AAAA1\nsb-2,10.9.0.3 ssh-ed25519 AAAA2\n")
+    info = {
+        "name": "sb",
+        "user": "smcp",
+        "port": 22,
+        "known_hosts": str(kh),
+        "groups": {"etcd": ["sb-1"], "control_plane": ["sb-1"], "workers": ["sb-2"]},
+        "hosts": [{"name": "sb-1", "ip": "10.9.0.2"}, {"name": "sb-2", "ip": "10.9.0.3"}],
+    }
+    bodies = local.sandbox_host_bodies(info, "cred1")
+    assert [b["roles"] for b in bodies] == [["etcd", "control_plane"], ["workers"]]
+    first = bodies[0]
+    assert first["vars"]["smcp_sandbox"] is True
+    assert f"UserKnownHostsFile={kh}" in first["vars"]["ansible_ssh_common_args"]
+    assert "StrictHostKeyChecking=yes" in first["vars"]["ansible_ssh_common_args"]
+    assert first["known_hosts"] == "sb-1,10.9.0.2 ssh-ed25519 AAAA1\n"
+    assert first["labels"] == {"sandbox": "sb"} and first["credential_id"] == "cred1"
