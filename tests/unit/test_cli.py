@@ -12,7 +12,6 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from smcp_api import client as api
 from smcp_api.cli import common, config, local
 from smcp_api.cli.main import cli
