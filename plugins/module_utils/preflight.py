@@ -266,7 +266,9 @@ def supported_os_text():
     # type: () -> str
     parts = []
     for row in SUPPORT_TABLE:
-        parts.append("%s %s" % (row["family"] if row["family"] != "RedHat" else "RHEL-family", "/".join(row["versions"])))
+        parts.append(
+            "%s %s" % (row["family"] if row["family"] != "RedHat" else "RHEL-family", "/".join(row["versions"]))
+        )
     return ", ".join(parts)
 
 
@@ -392,7 +394,9 @@ def hostname_problems(name):
         reasons.append("contains upper-case letters")
     for label in name.lower().split("."):
         if not _LABEL_RE.match(label):
-            reasons.append("label %r is not an RFC 1123 label (a-z, 0-9, '-', 1-63 chars, no leading/trailing '-')" % label)
+            reasons.append(
+                "label %r is not an RFC 1123 label (a-z, 0-9, '-', 1-63 chars, no leading/trailing '-')" % label
+            )
     return reasons
 
 
@@ -641,9 +645,7 @@ def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
 
     # existing installs
     kube_found = [path for path in KUBERNETES_PATHS if view.exists(path)]
-    kube_found += [
-        "%s/%s" % (d, b) for b in KUBERNETES_BINARIES for d in BIN_DIRS if view.exists("%s/%s" % (d, b))
-    ]
+    kube_found += ["%s/%s" % (d, b) for b in KUBERNETES_BINARIES for d in BIN_DIRS if view.exists("%s/%s" % (d, b))]
     kube_found += ["process %s" % n for n in KUBERNETES_PROCESSES if n in names]
     runtime_found = ["%s/%s" % (d, b) for b in RUNTIME_BINARIES for d in BIN_DIRS if view.exists("%s/%s" % (d, b))]
     runtime_found += ["process %s" % n for n in RUNTIME_PROCESSES if n in names]
@@ -693,8 +695,8 @@ def evaluate(facts, settings):
     # type: (dict, dict) -> list
     """Run every node check over ``facts``; return Problems (warn_only already applied).
 
-    ``settings`` keys: roles, node_ip, node_ip_addresses, sandbox, min_cpus,
-    min_memory_mb, min_disk_mb, extra_ports, warn_only.
+    ``settings`` keys: roles, node_ip, node_ip_addresses, expected_hostname, sandbox,
+    min_cpus, min_memory_mb, min_disk_mb, extra_ports, warn_only.
     """
     roles = list(settings.get("roles") or ())
     sandbox = bool(settings.get("sandbox"))
@@ -905,7 +907,11 @@ def _check_overlay(facts, settings, roles, sandbox):
 def _check_br_netfilter(facts, settings, roles, sandbox):
     k = facts.get("kernel", {})
     problems = _kernel_feature(
-        "kernel_br_netfilter", k.get("br_netfilter"), k.get("br_netfilter_module"), "br_netfilter", "bridged pod traffic"
+        "kernel_br_netfilter",
+        k.get("br_netfilter"),
+        k.get("br_netfilter_module"),
+        "br_netfilter",
+        "bridged pod traffic",
     )
     if k.get("br_netfilter") and k.get("bridge_nf_call_iptables") not in (None, "1"):
         problems.append(
@@ -975,27 +981,63 @@ def _check_time_sync(facts, settings, roles, sandbox):
                 severity=WARNING,
             )
         ]
+    if not ts.get("daemons"):
+        return [
+            Problem(
+                "time_sync",
+                "clock not synchronized and no time daemon running",
+                found="kernel reports unsynchronized; time daemons: none running",
+                need="a synchronized clock",
+                fix="none needed if host_prep_time_sync is on: host_prep installs and starts chrony",
+                severity=WARNING,
+            )
+        ]
     return [
         Problem(
             "time_sync",
-            "clock not synchronized (etcd and TLS certificates need agreeing clocks)",
+            "clock not synchronized although a time daemon runs (etcd and TLS certificates need agreeing clocks)",
             found="kernel reports unsynchronized; time daemons: %s" % daemons,
             need="a synchronized clock",
-            fix="install and enable chrony (or systemd-timesyncd) and wait until it syncs",
+            fix="check that the daemon reaches its servers (chronyc sources) and wait until it syncs",
         )
     ]
 
 
 def _check_hostname(facts, settings, roles, sandbox):
-    name = facts.get("hostname", "")
-    reasons = hostname_problems(name)
+    current = facts.get("hostname", "")
+    expected = settings.get("expected_hostname")
+    if expected:
+        reasons = hostname_problems(expected)
+        if reasons:
+            return [
+                Problem(
+                    "hostname",
+                    "the node name host_prep will set is not a valid Kubernetes node name (%s)" % "; ".join(reasons),
+                    found=repr(expected),
+                    need="a lower-case RFC 1123 name",
+                    fix="rename the inventory host (or set host_prep_hostname) to a lower-case name",
+                )
+            ]
+        if expected != current:
+            return [
+                Problem(
+                    "hostname",
+                    "hostname differs from the node name",
+                    found=repr(current),
+                    need=repr(expected),
+                    fix="none needed: host_prep sets the hostname",
+                    severity=WARNING,
+                )
+            ]
+        return []
+    reasons = hostname_problems(current)
     if not reasons:
         return []
     return [
         Problem(
             "hostname",
             "hostname is not a valid Kubernetes node name (%s)" % "; ".join(reasons),
-            found=repr(name),
+            found=repr(current),
             need="a lower-case RFC 1123 name",
             fix="hostnamectl set-hostname <lower-case name> and update /etc/hosts",
         )
@@ -1018,7 +1060,7 @@ def _check_node_ip(facts, settings, roles, sandbox):
             Problem(
                 "node_ip",
                 "node IP is not configured on any interface",
-                found="%s; local addresses: %s" % (node_ip, ", ".join(a for a in sorted(local)) or "none"),
+                found="%s; local addresses: %s" % (node_ip, ", ".join(_usable(local)) or "none"),
                 need="smcp_node_ip on one of the node's interfaces",
                 fix="set smcp_node_ip (host_vars) to one of the local addresses",
             )
@@ -1033,6 +1075,20 @@ def _check_node_ip(facts, settings, roles, sandbox):
             fix="set smcp_node_ip to %s" % (mine[0] if mine else "one of the local addresses"),
         )
     ]
+
+
+def _usable(addresses):
+    # type: (object) -> list
+    """Addresses other nodes could use: no loopback, no link-local."""
+    result = []
+    for text in sorted(addresses or ()):
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if not (addr.is_loopback or addr.is_link_local):
+            result.append(text)
+    return result
 
 
 def _check_ports(facts, settings, roles, sandbox):
@@ -1132,6 +1188,7 @@ def run_preflight(view, settings):
         status[problem.check] = FAILURE
     return {
         "node_ip": settings.get("node_ip"),
+        "node_name": settings.get("expected_hostname") or facts.get("hostname"),
         "roles": roles,
         "sandbox": bool(settings.get("sandbox")),
         "facts": facts,

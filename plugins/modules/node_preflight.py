@@ -40,6 +40,12 @@ options:
     elements: str
     choices: [control_plane, etcd, worker]
     default: []
+  expected_hostname:
+    description:
+      - The node name the host will get from C(host_prep) (normally the inventory name). When set, the
+        C(hostname) check validates this name and only warns if the current hostname differs.
+      - When not set, the current hostname is validated.
+    type: str
   sandbox:
     description:
       - The host is an smcp sandbox host sharing the machine's kernel (C(smcp_sandbox)). Swap, memory and clock
@@ -142,6 +148,10 @@ preflight:
       type: list
       elements: str
       sample: [control_plane, etcd]
+    node_name:
+      description: The node name checked (O(expected_hostname), else the current hostname).
+      type: str
+      sample: cp1
     sandbox:
       description: The O(sandbox) flag.
       type: bool
@@ -186,6 +196,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.preflight import (
 ARGUMENT_SPEC = dict(
     node_ip=dict(type="str", required=True),
     roles=dict(type="list", elements="str", choices=list(NODE_ROLES), default=[]),
+    expected_hostname=dict(type="str"),
     sandbox=dict(type="bool", default=False),
     min_cpus=dict(type="dict", default={}),
     min_memory_mb=dict(type="dict", default={}),
@@ -202,7 +213,8 @@ def execute_module(module):
     unknown = unknown_check_ids(params["warn_only"])
     if unknown:
         module.fail_json(
-            msg="warn_only: unknown check id(s) %s; fix: use ids from %s" % (", ".join(unknown), ", ".join(ALL_CHECK_IDS)),
+            msg="warn_only: unknown check id(s) %s; fix: use ids from %s"
+            % (", ".join(unknown), ", ".join(ALL_CHECK_IDS)),
             warn_only=params["warn_only"],
         )
     for field in ("min_cpus", "min_memory_mb", "min_disk_mb"):
