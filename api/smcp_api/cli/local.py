@@ -266,6 +266,14 @@ def register_sandbox(c: api.SmcpClient, info: dict[str, Any]) -> list[dict[str, 
             continue
         changes = {k: v for k, v in body.items() if k != "name" and current.get(k) != v}
         result.append(c.update_host(current["id"], changes) if changes else current)
+    # Hosts of this sandbox that no longer exist (it was re-created smaller): drop their records.
+    current_names = {h["name"] for h in info["hosts"]}
+    for name, h in existing.items():
+        if (h.get("labels") or {}).get("sandbox") == info["name"] and name not in current_names:
+            try:
+                c.delete_host(h["id"])
+            except api.ApiError as exc:
+                click.echo(f"smcpctl: stale host record {name} kept: {exc}", err=True)
     # Older keys of this sandbox (re-created sandbox): remove their credentials when unused (best effort).
     for name, old in creds.items():
         if name.startswith(f"sandbox-{info['name']}-") and name != cred_name:
