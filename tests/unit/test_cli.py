@@ -372,3 +372,19 @@ def test_sandbox_host_bodies_keep_host_key_checking(tmp_path: Path) -> None:
     assert "StrictHostKeyChecking=yes" in first["vars"]["ansible_ssh_common_args"]
     assert first["known_hosts"] == "sb-1,10.9.0.2 ssh-ed25519 AAAA1\n"
     assert first["labels"] == {"sandbox": "sb"} and first["credential_id"] == "cred1"
+
+
+def test_job_logs_follow_prints_ansible_like_lines_and_job_exit_code(cfg: Path, fake: FakeApi) -> None:
+    fake.jobs["j" * 32] = {"id": "j" * 32, "operation": "prepare_hosts"}
+    result = run(fake, "job", "logs", "-f", "j" * 32)
+    assert result.exit_code == common.EXIT_JOB_FAILED
+    lines = [line for line in result.output.splitlines() if line]
+    assert lines[:4] == [
+        "TASK [install packages]",
+        "changed: [h1]",
+        "fatal: [h2]: FAILED! no apt cache",
+        "TASK [configure]",
+    ]
+    assert "skipping: [h1]" in lines
+    assert "PLAY RECAP" in lines
+    assert lines[-1] == f"job {'j' * 32}: failed (rc=2)"

@@ -9,7 +9,7 @@ import click
 
 from smcp_api import client as api
 from smcp_api.cli import common
-from smcp_api.cli.progress import JobProgress, follow
+from smcp_api.cli.progress import JobProgress, event_line, follow
 
 OPERATIONS = (
     "preflight",
@@ -152,8 +152,9 @@ def job_logs(job_ref: str, follow_: bool) -> None:
         for ev in c.stream_events(job_id):
             if ev.event == "end":
                 break
-            if ev.stdout:
-                click.echo(ev.stdout)
+            line = event_line(ev)
+            if line is not None:
+                click.echo(line)
     except KeyboardInterrupt:
         raise click.exceptions.Exit(common.EXIT_INTERRUPTED) from None
     final = c.get_job(job_id)

@@ -196,3 +196,29 @@ def follow(
                     live.console.print(Text(line, style="bold red"))
             live.update(progress.table(progress.final_status or "running"))
     return progress
+
+
+def event_line(ev: Event) -> str | None:
+    """An ansible-playbook-like output line for an event (its own stdout when the API sends it)."""
+    if ev.stdout:
+        return ev.stdout
+    data, host, task = ev.data, ev.host, ev.task or ev.data.get("task") or ""
+    name = ev.event
+    if name == "playbook_on_play_start":
+        return f"\nPLAY [{ev.record.get('play') or data.get('play') or ''}]"
+    if name == "playbook_on_task_start":
+        return f"\nTASK [{task}]"
+    if name == "runner_on_ok" and host:
+        return f"{'changed' if _changed(data) else 'ok'}: [{host}]"
+    if name == "runner_on_skipped" and host:
+        return f"skipping: [{host}]"
+    if name == "runner_on_failed" and host:
+        suffix = " (ignored)" if data.get("ignore_errors") else ""
+        return f"fatal: [{host}]: FAILED! {_failure_message(data)}{suffix}".rstrip()
+    if name == "runner_on_unreachable" and host:
+        return f"fatal: [{host}]: UNREACHABLE! {_failure_message(data)}".rstrip()
+    if name == "playbook_on_stats":
+        progress = JobProgress(job_id="")
+        progress.feed(ev)
+        return "\nPLAY RECAP\n" + "\n".join(progress.recap_lines())
+    return None
