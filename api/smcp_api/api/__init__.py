@@ -1,0 +1,3 @@
+"""HTTP layer: dependencies and one router per resource."""
+
+from __future__ import annotations

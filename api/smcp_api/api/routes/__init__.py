@@ -1,0 +1,3 @@
+"""One router per resource (full-stack-fastapi-template layout)."""
+
+from __future__ import annotations

@@ -1,0 +1,140 @@
+"""Clusters: the desired spec (version, CNI, networks, endpoint, hosts with roles, options)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import APIRouter, HTTPException, Response, status
+from sqlalchemy import select, update
+
+from smcp_api.api.deps import (
+    IdempotencyDep,
+    Operator,
+    ServicesDep,
+    SessionDep,
+    Viewer,
+    commit_or_conflict,
+    errors,
+    not_found,
+)
+from smcp_api.jobs import argspecs
+from smcp_api.jobs.service import collection_dir
+from smcp_api.models import Cluster, Host, Job
+from smcp_api.schemas import FINISHED, ClusterCreate, ClusterHost, ClusterOut
+
+router = APIRouter(prefix="/clusters", tags=["clusters"])
+
+
+def cluster_out(session: SessionDep, cluster: Cluster) -> ClusterOut:
+    hosts = session.scalars(select(Host).where(Host.cluster_id == cluster.id).order_by(Host.name))
+    return ClusterOut(
+        id=cluster.id,
+        name=cluster.name,
+        kubernetes_version=cluster.kubernetes_version,
+        cni=cluster.cni,
+        pod_cidr=cluster.pod_cidr,
+        service_cidr=cluster.service_cidr,
+        control_plane_endpoint=cluster.control_plane_endpoint,
+        hosts=[ClusterHost(host_id=h.id, roles=h.cluster_roles) for h in hosts],
+        options=cluster.options,
+        created_at=cluster.created_at,
+    )
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClusterOut,
+    summary="Define a cluster",
+    description="Records the spec only (run operation create_cluster to build it). Checks: supported "
+    "Kubernetes version, valid non-overlapping CIDRs that hold no host address, known and free hosts, an odd "
+    "number of etcd members, options known to the roles' argument specs.",
+    responses=errors(409, 422),
+)
+def create_cluster(
+    body: ClusterCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
+) -> object:
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    problems = argspecs.check_vars("options", body.options, collection_dir(services.settings))
+    if problems:
+        raise _unprocessable("; ".join(problems))
+    nets = {"pod_cidr": ipaddress.ip_network(body.pod_cidr), "service_cidr": ipaddress.ip_network(body.service_cidr)}
+    hosts: list[Host] = []
+    for i, spec in enumerate(body.hosts):
+        host = session.get(Host, spec.host_id)
+        if host is None:
+            raise _unprocessable(
+                f"hosts[{i}].host_id: host '{spec.host_id}' does not exist; register it (POST /api/v1/hosts) first"
+            )
+        if host.cluster_id is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"hosts[{i}].host_id: host '{host.name}' already belongs to cluster {host.cluster_id}; "
+                "pick a free host or remove it from that cluster",
+            )
+        try:
+            addr = ipaddress.ip_address(host.address)
+        except ValueError:
+            addr = None
+        for field, net in nets.items():
+            if addr is not None and addr.version == net.version and addr in net:
+                raise _unprocessable(
+                    f"{field}: {net} contains the address {addr} of host '{host.name}'; choose a network that "
+                    "does not overlap the node network"
+                )
+        hosts.append(host)
+    cluster = Cluster(**body.model_dump(exclude={"hosts"}))
+    session.add(cluster)
+    session.flush()
+    for host, spec in zip(hosts, body.hosts, strict=True):
+        host.cluster_id = cluster.id
+        host.cluster_roles = list(spec.roles)
+    session.flush()
+    out = cluster_out(session, cluster)
+    if idem:
+        idem.save(session, token, 201, out)
+    commit_or_conflict(session, f"a cluster named '{body.name}'")
+    return out
+
+
+@router.get("", response_model=list[ClusterOut], summary="List clusters", responses=errors())
+def list_clusters(_: Viewer, session: SessionDep) -> list[ClusterOut]:
+    return [cluster_out(session, c) for c in session.scalars(select(Cluster).order_by(Cluster.name))]
+
+
+@router.get("/{cluster_id}", response_model=ClusterOut, summary="Show a cluster", responses=errors(404))
+def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
+    cluster = session.get(Cluster, cluster_id)
+    if cluster is None:
+        raise not_found("cluster", cluster_id)
+    return cluster_out(session, cluster)
+
+
+@router.delete(
+    "/{cluster_id}",
+    status_code=204,
+    summary="Forget a cluster",
+    description="Deletes the record only (hosts are released; run operation reset first to wipe them). "
+    "409 while a job is pending or running on the cluster.",
+    responses=errors(404, 409),
+)
+def delete_cluster(cluster_id: str, _: Operator, session: SessionDep) -> Response:
+    cluster = session.get(Cluster, cluster_id)
+    if cluster is None:
+        raise not_found("cluster", cluster_id)
+    job = session.scalar(select(Job).where(Job.cluster_id == cluster_id, Job.status.not_in(FINISHED)).limit(1))
+    if job is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"cluster '{cluster.name}' has {job.operation} job {job.id} ({job.status}); wait for it or cancel it "
+            f"(POST /api/v1/jobs/{job.id}/cancel)",
+        )
+    session.execute(update(Host).where(Host.cluster_id == cluster_id).values(cluster_id=None, cluster_roles=[]))
+    session.delete(cluster)
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+"""SSH credentials: private keys encrypted at rest; the secret is never returned."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+from sqlalchemy import select
+
+from smcp_api.api.deps import (
+    Admin,
+    IdempotencyDep,
+    Operator,
+    ServicesDep,
+    SessionDep,
+    Viewer,
+    commit_or_conflict,
+    errors,
+    not_found,
+)
+from smcp_api.models import Credential, Host
+from smcp_api.schemas import CredentialCreate, CredentialOut
+from smcp_api.security import PrivateKeyError, ssh_key_fingerprint
+
+router = APIRouter(prefix="/credentials", tags=["credentials"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CredentialOut,
+    summary="Store an SSH private key",
+    description="The key is checked (unencrypted OpenSSH or PEM), encrypted with the service key and never "
+    "returned; responses carry its SHA256 fingerprint.",
+    responses=errors(409, 422),
+)
+def create_credential(
+    body: CredentialCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
+) -> object:
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    try:
+        fingerprint = ssh_key_fingerprint(body.private_key)
+    except PrivateKeyError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"private_key: {exc}") from None
+    cred = Credential(
+        name=body.name,
+        kind=body.kind,
+        username=body.username,
+        fingerprint=fingerprint,
+        secret=services.vault.encrypt(body.private_key),
+    )
+    session.add(cred)
+    session.flush()
+    out = CredentialOut.model_validate(cred, from_attributes=True)
+    if idem:
+        idem.save(session, token, 201, out)
+    commit_or_conflict(session, f"a credential named '{body.name}'")
+    return out
+
+
+@router.get("", response_model=list[CredentialOut], summary="List credentials", responses=errors())
+def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
+    return list(session.scalars(select(Credential).order_by(Credential.name)))
+
+
+@router.get(
+    "/{credential_id}",
+    response_model=CredentialOut,
+    summary="Show a credential",
+    responses=errors(404),
+)
+def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Credential:
+    cred = session.get(Credential, credential_id)
+    if cred is None:
+        raise not_found("credential", credential_id)
+    return cred
+
+
+@router.delete(
+    "/{credential_id}",
+    status_code=204,
+    summary="Delete a credential",
+    description="Admin only; 409 while a host uses it.",
+    responses=errors(404, 409),
+)
+def delete_credential(credential_id: str, _: Admin, session: SessionDep) -> Response:
+    cred = session.get(Credential, credential_id)
+    if cred is None:
+        raise not_found("credential", credential_id)
+    users = list(session.scalars(select(Host.name).where(Host.credential_id == credential_id).limit(5)))
+    if users:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"credential '{cred.name}' is used by host(s) {', '.join(users)}; PATCH or delete those hosts first",
+        )
+    session.delete(cred)
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,148 @@
+"""Hosts: address, SSH user and port, labels, credential, roles, extra inventory vars, last preflight."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+from sqlalchemy import select
+
+from smcp_api.api.deps import (
+    IdempotencyDep,
+    Operator,
+    ServicesDep,
+    SessionDep,
+    Viewer,
+    commit_or_conflict,
+    errors,
+    not_found,
+)
+from smcp_api.api.routes.jobs import job_out, submit
+from smcp_api.models import Credential, Host, Job, Lock
+from smcp_api.schemas import FINISHED, HostCreate, HostOut, HostUpdate, JobCreate, JobOut
+
+router = APIRouter(prefix="/hosts", tags=["hosts"])
+
+
+def _credential_exists(session: SessionDep, credential_id: str) -> None:
+    if session.get(Credential, credential_id) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"credential_id: credential '{credential_id}' does not exist; create one (POST /api/v1/credentials) "
+            "or use an id from GET /api/v1/credentials",
+        )
+
+
+def _get(session: SessionDep, host_id: str) -> Host:
+    host = session.get(Host, host_id)
+    if host is None:
+        raise not_found("host", host_id)
+    return host
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=HostOut,
+    summary="Register a host",
+    description="`vars` become host variables of the generated inventory (e.g. `smcp_sandbox`, "
+    "`ansible_ssh_common_args`); connection variables come from the host's own fields.",
+    responses=errors(409, 422),
+)
+def create_host(body: HostCreate, token: Operator, session: SessionDep, idem: IdempotencyDep) -> object:
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    _credential_exists(session, body.credential_id)
+    host = Host(**body.model_dump())
+    session.add(host)
+    session.flush()
+    out = HostOut.model_validate(host, from_attributes=True)
+    if idem:
+        idem.save(session, token, 201, out)
+    commit_or_conflict(session, f"a host named '{body.name}'")
+    return out
+
+
+@router.get("", response_model=list[HostOut], summary="List hosts", responses=errors())
+def list_hosts(_: Viewer, session: SessionDep, cluster_id: str | None = None) -> list[Host]:
+    query = select(Host).order_by(Host.name)
+    if cluster_id:
+        query = query.where(Host.cluster_id == cluster_id)
+    return list(session.scalars(query))
+
+
+@router.get("/{host_id}", response_model=HostOut, summary="Show a host", responses=errors(404))
+def get_host(host_id: str, _: Viewer, session: SessionDep) -> Host:
+    return _get(session, host_id)
+
+
+@router.patch(
+    "/{host_id}",
+    response_model=HostOut,
+    summary="Change a host",
+    description="Only the fields sent change. 409 while a mutating job holds the host.",
+    responses=errors(404, 409, 422),
+)
+def update_host(host_id: str, body: HostUpdate, _: Operator, session: SessionDep) -> Host:
+    host = _get(session, host_id)
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("address", "ssh_user", "ssh_port", "labels", "credential_id", "roles", "vars"):
+        if field in changes and changes[field] is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: null is not allowed; omit the field")
+    if "credential_id" in changes:
+        _credential_exists(session, changes["credential_id"])
+    lock = session.scalar(select(Lock).where(Lock.key == f"host:{host.id}"))
+    if lock is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"host '{host.name}' is busy with job {lock.job_id}; wait for it or cancel it"
+        )
+    for field, value in changes.items():
+        setattr(host, field, value)
+    session.commit()
+    return host
+
+
+@router.delete(
+    "/{host_id}",
+    status_code=204,
+    summary="Delete a host",
+    description="409 while the host belongs to a cluster or a job is pending or running on it.",
+    responses=errors(404, 409),
+)
+def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
+    host = _get(session, host_id)
+    if host.cluster_id:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"host '{host.name}' belongs to cluster {host.cluster_id}; remove it there first (operation remove_node)",
+        )
+    active = [
+        j
+        for j in session.scalars(select(Job).where(Job.status.not_in(FINISHED), Job.cluster_id.is_(None)))
+        if host.id in (j.host_ids or [])
+    ]
+    if active:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"host '{host.name}' is used by job {active[0].id} ({active[0].status}); wait for it or cancel it",
+        )
+    session.delete(host)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{host_id}/check",
+    status_code=202,
+    response_model=JobOut,
+    summary="Preflight one host",
+    description="Shortcut for POST /api/v1/jobs {operation: preflight, host_ids: [id]}; the result lands in "
+    "the host's `last_preflight`.",
+    responses=errors(404, 409, 422),
+)
+def check_host(
+    host_id: str, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
+) -> object:
+    _get(session, host_id)
+    return submit(JobCreate(operation="preflight", host_ids=[host_id]), token, services, session, idem)
+
+
+__all__ = ["job_out", "router"]

@@ -1,0 +1,249 @@
+"""Jobs: every operation is a job run by the worker; status, per-host summary, stdout, events (SSE), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors, not_found
+from smcp_api.jobs.runner import finish
+from smcp_api.jobs.service import create_job
+from smcp_api.models import Job, JobEvent, Token
+from smcp_api.schemas import FINISHED, Counters, EventOut, JobCreate, JobOut, JobStatus
+from smcp_api.services import Services
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+HEARTBEAT_SECONDS = 15.0
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        operation=job.operation,
+        status=job.status,  # type: ignore[arg-type]
+        status_reason=job.status_reason,
+        cluster_id=job.cluster_id,
+        host_ids=job.host_ids,
+        params=job.params,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        rc=job.rc,
+        host_summary=job.host_summary or {},  # type: ignore[arg-type]
+        counters=Counters(events=job.event_count, tasks=job.task_count),
+    )
+
+
+def submit(body: JobCreate, token: Token, services: Services, session: SessionDep, idem: Any) -> object:
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    job = create_job(session, services.settings, services.vault, token, body)
+    out = job_out(job)
+    if idem:
+        idem.save(session, token, 202, out)
+    session.commit()
+    if services.worker is not None:
+        services.worker.notify()
+    return JSONResponse(jsonable_encoder(out), status_code=202)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    summary="Start an operation",
+    description="Validates the request, records a pending job and returns 202 with its id; the worker runs "
+    "the collection playbook (preflight -> smcp.platform.preflight, prepare_hosts -> smcp.platform.prepare_hosts, "
+    "etcd_backup, create_cluster -> cluster, add_nodes -> scale, remove_node, upgrade, reset). Mutating "
+    "operations (all but preflight) hold the cluster (or each host) until they end: 409 names the job in the "
+    "way. `params.extra_vars` are checked against the roles' argument specs.",
+    responses=errors(409, 422),
+)
+def post_job(
+    body: JobCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
+) -> object:
+    return submit(body, token, services, session, idem)
+
+
+@router.get("", response_model=list[JobOut], summary="List jobs", description="Newest first.", responses=errors())
+def list_jobs(
+    _: Viewer,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    cluster_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobOut]:
+    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Job.status == status)
+    if cluster_id:
+        query = query.where(Job.cluster_id == cluster_id)
+    return [job_out(j) for j in session.scalars(query)]
+
+
+def _get(session: SessionDep, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Show a job", responses=errors(404))
+def get_job(job_id: str, _: Viewer, session: SessionDep) -> JobOut:
+    return job_out(_get(session, job_id))
+
+
+@router.get(
+    "/{job_id}/stdout",
+    response_class=PlainTextResponse,
+    summary="Job output",
+    description="The playbook's output so far (secrets redacted).",
+    responses={200: {"content": {"text/plain": {}}}, **errors(404)},
+)
+def get_stdout(job_id: str, _: Viewer, session: SessionDep) -> PlainTextResponse:
+    _get(session, job_id)
+    chunks = session.scalars(select(JobEvent.stdout).where(JobEvent.job_id == job_id).order_by(JobEvent.counter))
+    text = "\n".join(c for c in chunks if c)
+    return PlainTextResponse(text + ("\n" if text else ""))
+
+
+def _event_out(e: JobEvent) -> EventOut:
+    return EventOut(
+        counter=e.counter, event=e.event, host=e.host, task=e.task, play=e.play, created_at=e.created_at, data=e.data
+    )
+
+
+@router.get(
+    "/{job_id}/events",
+    response_model=list[EventOut],
+    summary="Job events",
+    description="Ansible events with a counter greater than `after`, oldest first (sanitised: no_log results "
+    "hidden, secrets redacted).",
+    responses=errors(404),
+)
+def get_events(
+    job_id: str,
+    _: Viewer,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[EventOut]:
+    _get(session, job_id)
+    query = (
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.counter > after)
+        .order_by(JobEvent.counter)
+        .limit(limit)
+    )
+    return [_event_out(e) for e in session.scalars(query)]
+
+
+def _poll(services: Services, job_id: str, after: int, limit: int) -> tuple[Job | None, list[EventOut]]:
+    with services.sessions() as session:
+        job = session.get(Job, job_id)  # status first: events flushed before it finished are then visible
+        rows = session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.counter > after)
+            .order_by(JobEvent.counter)
+            .limit(limit)
+        )
+        return job, [_event_out(e) for e in rows]
+
+
+@router.get(
+    "/{job_id}/events/stream",
+    summary="Stream job events (SSE)",
+    description="`text/event-stream`: one SSE message per Ansible event (`id:` event counter, `event:` Ansible "
+    "event name, `data:` JSON). Resume with the `Last-Event-ID` header (or `?after=N`). Ends with "
+    "`event: end` whose data carries the final status.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
+)
+async def stream_events(
+    job_id: str,
+    request: Request,
+    _: Viewer,
+    services: ServicesDep,
+    after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    last_event_id: Annotated[str | None, Header(include_in_schema=True)] = None,
+) -> StreamingResponse:
+    cursor = after or 0
+    if last_event_id:
+        if not last_event_id.isdigit() or len(last_event_id) > 10:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"Last-Event-ID: '{last_event_id}' is not an event counter; send the last `id:` you received",
+            )
+        cursor = int(last_event_id)
+    job, _events = await run_in_threadpool(_poll, services, job_id, cursor, 1)
+    if job is None:
+        raise not_found("job", job_id)
+    poll = services.settings.sse_poll_interval
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal cursor
+        yield "retry: 2000\n\n"
+        quiet_since = time.monotonic()
+        while True:
+            job, rows = await run_in_threadpool(_poll, services, job_id, cursor, 500)
+            if job is None:
+                return
+            for e in rows:
+                cursor = e.counter
+                data = json.dumps(jsonable_encoder(e), separators=(",", ":"))
+                yield f"id: {e.counter}\nevent: {e.event}\ndata: {data}\n\n"
+            if job.status in FINISHED and len(rows) < 500:
+                end = {"status": job.status, "status_reason": job.status_reason, "rc": job.rc}
+                yield f"id: {cursor}\nevent: end\ndata: {json.dumps(end)}\n\n"
+                return
+            if rows:
+                quiet_since = time.monotonic()
+                continue
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobOut,
+    summary="Cancel a job",
+    description="A pending job is canceled at once; a running one is stopped by ansible-runner (its status "
+    "becomes `canceled` when the playbook process has ended). 409 when the job already finished.",
+    responses=errors(404, 409),
+)
+def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: SessionDep) -> object:
+    job = _get(session, job_id)
+    if job.status in FINISHED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job.id} already finished ({job.status}); nothing to cancel"
+        )
+    pending = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "pending").values(cancel_requested=True, status="canceled")
+    ).rowcount  # type: ignore[attr-defined]
+    if not pending:
+        session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
+    session.commit()
+    if pending:
+        finish(services, job_id, "canceled", "canceled before it started", None)
+    elif services.worker is not None:
+        services.worker.cancel(job_id)
+    session.refresh(job)
+    return JSONResponse(jsonable_encoder(job_out(job)), status_code=202)

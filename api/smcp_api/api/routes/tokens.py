@@ -1,0 +1,63 @@
+"""API tokens (admin only): create (secret shown once), list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import func, select
+
+from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, commit_or_conflict, errors, not_found
+from smcp_api.models import Token
+from smcp_api.schemas import TokenCreate, TokenCreated, TokenOut
+from smcp_api.security import hash_token, new_token
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TokenCreated,
+    summary="Create a token",
+    description="Returns the bearer token once; only its sha256 is stored.",
+    responses=errors(409, 422),
+)
+def create_token(body: TokenCreate, admin: Admin, session: SessionDep, idem: IdempotencyDep) -> object:
+    if idem and (replay := idem.replay(session, admin)):
+        return replay
+    secret = new_token()
+    token = Token(name=body.name, role=body.role, token_hash=hash_token(secret))
+    session.add(token)
+    session.flush()
+    out = TokenCreated(**TokenOut.model_validate(token, from_attributes=True).model_dump(), token=secret)
+    if idem:
+        idem.save(session, admin, 201, {**jsonable_encoder(out), "token": None})
+    commit_or_conflict(session, f"a token named '{body.name}'")
+    return out
+
+
+@router.get("", response_model=list[TokenOut], summary="List tokens", responses=errors())
+def list_tokens(_: Admin, session: SessionDep) -> list[Token]:
+    return list(session.scalars(select(Token).order_by(Token.created_at)))
+
+
+@router.delete(
+    "/{token_id}",
+    status_code=204,
+    summary="Revoke a token",
+    description="The last admin token cannot be revoked (409).",
+    responses=errors(404, 409),
+)
+def delete_token(token_id: str, _: Admin, session: SessionDep) -> Response:
+    token = session.get(Token, token_id)
+    if token is None:
+        raise not_found("token", token_id)
+    if token.role == "admin":
+        admins = session.scalar(select(func.count()).select_from(Token).where(Token.role == "admin"))
+        if admins == 1:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"token '{token.name}' is the last admin token; create another admin first"
+            )
+    session.delete(token)
+    session.commit()
+    return Response(status_code=204)

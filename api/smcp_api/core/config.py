@@ -1,0 +1,95 @@
+"""Service settings (pydantic-settings; every field can be set as SMCP_<NAME> in the environment)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smcp_api import paths
+
+DEFAULT_DATA_DIR = Path("/var/lib/smcp/api")
+
+
+class Settings(BaseSettings):
+    """Everything the API service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SMCP_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Service state: SQLite file, secret key, admin token.",
+    )
+    db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/smcp.db.",
+    )
+    secret_key: str | None = Field(
+        default=None, description="Fernet key for credentials; default: <data_dir>/secret.key."
+    )
+    workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Jobs run at the same time (thread pool size).",
+    )
+    collections_path: Path | None = Field(
+        default=None,
+        description="ANSIBLE_COLLECTIONS_PATH for jobs.",
+    )
+    ansible_config: Path | None = Field(
+        default=None, description="ANSIBLE_CONFIG for jobs (default: the repo's ansible.cfg)."
+    )
+    jobs_tmp_dir: Path | None = Field(
+        default=None, description="Parent of the per-job private data dirs (default: TMPDIR)."
+    )
+    poll_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="Seconds between worker scans for pending jobs.",
+    )
+    sse_poll_interval: float = Field(
+        default=0.2, gt=0, le=5, description="Seconds between event polls of an SSE stream."
+    )
+    event_batch: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description="Events persisted per database write.",
+    )
+    event_flush_seconds: float = Field(
+        default=0.25, gt=0, le=10, description="Longest delay before buffered events are saved."
+    )
+    admin_token_file: Path | None = Field(
+        default=None, description="Where the bootstrap admin token is written (0600)."
+    )
+
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'smcp.db'}"
+
+    def token_file(self) -> Path:
+        return self.admin_token_file or self.data_dir / "admin.token"
+
+    def resolved_collections_path(self) -> Path:
+        if self.collections_path:
+            return self.collections_path
+        return paths.repo_root() / ".venv" / "collections"
+
+    def resolved_ansible_config(self) -> Path | None:
+        if self.ansible_config:
+            return self.ansible_config
+        try:
+            cfg = paths.repo_root() / "ansible.cfg"
+        except RuntimeError:
+            return None
+        return cfg if cfg.is_file() else None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,154 @@
+"""Job creation: resolve and check every reference, take the per-cluster lock, record the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.fernet import InvalidToken
+from fastapi import HTTPException, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smcp_api.core.config import Settings
+from smcp_api.jobs import argspecs
+from smcp_api.models import Cluster, Credential, Host, Job, Lock, Token
+from smcp_api.schemas import OPERATIONS, READ_ONLY_OPERATIONS, JobCreate
+from smcp_api.security import Vault
+
+COLLECTION = ("ansible_collections", "smcp", "platform")
+
+
+def collection_dir(settings: Settings) -> Path:
+    return settings.resolved_collections_path().joinpath(*COLLECTION)
+
+
+def playbook_for(operation: str) -> str:
+    return f"smcp.platform.{OPERATIONS[operation]}"
+
+
+def playbook_available(settings: Settings, operation: str) -> bool:
+    return (collection_dir(settings) / "playbooks" / f"{OPERATIONS[operation]}.yml").is_file()
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def lock_keys(job: Job, hosts: list[Host]) -> list[str]:
+    if job.operation in READ_ONLY_OPERATIONS:
+        return []
+    keys = {f"host:{h.id}" for h in hosts}
+    keys |= {f"cluster:{h.cluster_id}" for h in hosts if h.cluster_id}
+    if job.cluster_id:
+        keys.add(f"cluster:{job.cluster_id}")
+    return sorted(keys)
+
+
+def busy_error(session: Session, keys: list[str]) -> HTTPException | None:
+    lock = session.scalar(select(Lock).where(Lock.key.in_(keys)).limit(1))
+    if lock is None:
+        return None
+    holder = session.get(Job, lock.job_id)
+    kind, _, ident = lock.key.partition(":")
+    record = session.get(Cluster, ident) if kind == "cluster" else session.get(Host, ident)
+    label = f"{kind} '{record.name if record else ident}'"
+    what = f"{holder.operation} job {holder.id} ({holder.status})" if holder else f"job {lock.job_id}"
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        f"{label} is busy with {what}; wait for it to finish or cancel it (POST /api/v1/jobs/{lock.job_id}/cancel)",
+    )
+
+
+def target_hosts(session: Session, body: JobCreate) -> tuple[Cluster | None, list[Host]]:
+    """The cluster and the hosts a job targets; 422 naming the field for any unknown or foreign id."""
+    cluster = None
+    if body.cluster_id:
+        cluster = session.get(Cluster, body.cluster_id)
+        if cluster is None:
+            raise unprocessable(
+                f"cluster_id: cluster '{body.cluster_id}' does not exist; use an id from GET /api/v1/clusters"
+            )
+    hosts: list[Host] = []
+    for i, host_id in enumerate(body.host_ids or []):
+        host = session.get(Host, host_id)
+        if host is None:
+            raise unprocessable(f"host_ids[{i}]: host '{host_id}' does not exist; use an id from GET /api/v1/hosts")
+        if cluster and host.cluster_id != cluster.id and body.operation != "add_nodes":
+            raise unprocessable(
+                f"host_ids[{i}]: host '{host.name}' is not part of cluster '{cluster.name}'; "
+                "list only that cluster's hosts, or add it with operation add_nodes"
+            )
+        if cluster and body.operation == "add_nodes" and host.cluster_id not in (None, cluster.id):
+            raise unprocessable(
+                f"host_ids[{i}]: host '{host.name}' belongs to another cluster ({host.cluster_id}); "
+                "remove it there first (operation remove_node)"
+            )
+        hosts.append(host)
+    if cluster is not None:
+        members = list(session.scalars(select(Host).where(Host.cluster_id == cluster.id).order_by(Host.name)))
+        extra = [h for h in hosts if h.cluster_id != cluster.id]
+        hosts = members + extra
+    if not hosts:
+        raise unprocessable("cluster_id: the cluster has no hosts; add hosts to it (operation add_nodes)")
+    return cluster, hosts
+
+
+def check_credentials(session: Session, vault: Vault, hosts: list[Host]) -> None:
+    for cred_id in sorted({h.credential_id for h in hosts}):
+        cred = session.get(Credential, cred_id)
+        users = ", ".join(sorted(h.name for h in hosts if h.credential_id == cred_id))
+        if cred is None:
+            raise unprocessable(
+                f"host(s) {users}: credential '{cred_id}' no longer exists; PATCH the hosts with a valid credential_id"
+            )
+        try:
+            vault.decrypt(cred.secret)
+        except InvalidToken as exc:
+            raise unprocessable(
+                f"credential '{cred.name}' ({cred.id}, used by {users}) cannot be decrypted with the current secret "
+                "key; restore the SMCP_SECRET_KEY (or secret.key file) it was stored with, or create the credential "
+                "again (POST /api/v1/credentials) and PATCH the hosts to use it"
+            ) from exc
+
+
+def create_job(session: Session, settings: Settings, vault: Vault, token: Token, body: JobCreate) -> Job:
+    """Validate and record a pending job (caller commits). Raises HTTPException 409/422."""
+    if not playbook_available(settings, body.operation):
+        raise unprocessable(
+            f"operation: operation {body.operation} is not available in this build (playbook "
+            f"{playbook_for(body.operation)} is not in the collection); use one of: "
+            + ", ".join(op for op in OPERATIONS if playbook_available(settings, op))
+        )
+    if body.params.limit and body.host_ids:
+        raise unprocessable("params.limit: give either host_ids or params.limit, not both")
+    problems = argspecs.check_vars("params.extra_vars", body.params.extra_vars, collection_dir(settings))
+    if problems:
+        raise unprocessable("; ".join(problems))
+    cluster, hosts = target_hosts(session, body)
+    check_credentials(session, vault, hosts)
+    job = Job(
+        operation=body.operation,
+        cluster_id=cluster.id if cluster else None,
+        host_ids=list(body.host_ids or []),
+        params=body.params.model_dump(exclude_none=True),
+        created_by=token.id,
+    )
+    keys = lock_keys(job, hosts)
+    if keys and (err := busy_error(session, keys)):
+        raise err
+    if cluster is not None and body.operation == "add_nodes":
+        for host in hosts:
+            if host.cluster_id is None:
+                host.cluster_id = cluster.id
+                host.cluster_roles = list(host.roles) or ["workers"]
+    session.add(job)
+    session.flush()
+    if keys:
+        try:
+            with session.begin_nested():
+                session.add_all(Lock(key=k, job_id=job.id) for k in keys)
+        except IntegrityError:
+            err = busy_error(session, keys)
+            raise err or HTTPException(status.HTTP_409_CONFLICT, "target is busy; retry shortly") from None
+    return job

@@ -1,0 +1,132 @@
+"""The FastAPI application: assembles the routers, the store, the vault and the worker."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from smcp_api import __version__
+from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
+from smcp_api.bodies import YamlBodyMiddleware
+from smcp_api.core.config import Settings, get_settings
+from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from smcp_api.jobs.worker import Worker, recover_interrupted
+from smcp_api.models import Token
+from smcp_api.security import Vault, hash_token, load_or_create_key, new_token, write_private_file
+from smcp_api.services import Services
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+SECRET_FIELDS = {"private_key", "token", "known_hosts"}
+
+DESCRIPTION = """
+Management API of **smcp**, the self-managed Kubernetes platform (Ansible collection `smcp.platform`).
+
+* Resources: credentials (SSH keys, encrypted, never returned), hosts, clusters, tokens.
+* Operations are **jobs**: `POST /api/v1/jobs` answers 202 with the job id; a worker runs the collection
+  playbook through ansible-runner. Follow it with `GET /api/v1/jobs/{id}` or the SSE event stream.
+* Auth: `Authorization: Bearer <token>` everywhere but `/healthz`; roles viewer < operator < admin.
+* Any POST accepts an `Idempotency-Key` header; bodies may be JSON or YAML (`Content-Type: application/yaml`).
+"""
+
+
+def _bootstrap_admin(services: Services) -> str | None:
+    """On first start (no token at all): create an admin token, print it once to stderr and a 0600 file."""
+    with session_scope(services.sessions) as session:
+        if session.scalar(select(func.count()).select_from(Token)):
+            return None
+        secret = new_token()
+        session.add(Token(name="bootstrap-admin", role="admin", token_hash=hash_token(secret)))
+    path = services.settings.token_file()
+    write_private_file(path, secret + "\n")
+    sys.stderr.write(f"smcp-api: bootstrap admin token (shown once; also written to {path}, mode 0600):\n{secret}\n")
+    return secret
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url())
+    migrate(engine)
+    key = load_or_create_key(settings.secret_key, settings.data_dir / "secret.key")
+    return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), vault=Vault(key))
+
+
+def _field_fix(error: dict[str, Any]) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    kind = error.get("type", "")
+    msg = str(error.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return f"{field}: unknown field; remove it (the accepted fields are in the schema at /docs)"
+    if kind == "missing":
+        return f"{field}: required; add it"
+    if kind == "json_invalid":
+        ctx = error.get("ctx") or {}
+        return f"body: malformed JSON ({ctx.get('error', msg)}) at position {loc[-1] if loc else '?'}; send valid JSON"
+    if kind in ("literal_error", "enum"):
+        return f"{field}: {msg}"
+    return f"{field}: {msg.removeprefix('Value error, ')}"
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = []
+    for error in exc.errors():
+        item = {"loc": list(error.get("loc", ())), "msg": _field_fix(dict(error)), "type": error.get("type")}
+        value = error.get("input")
+        secret = any(str(p) in SECRET_FIELDS for p in item["loc"])
+        if not secret and isinstance(value, str | int | float | bool) and len(str(value)) <= 200:
+            item["input"] = value
+        detail.append(item)
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool = True) -> FastAPI:
+    """The app; the store is migrated, interrupted jobs failed and the worker started at startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        recover_interrupted(services)
+        services.bootstrap_token = _bootstrap_admin(services)
+        if start_worker:
+            services.worker = Worker(services)
+            services.worker.start()
+        app.state.smcp = services
+        try:
+            yield
+        finally:
+            if services.worker is not None:
+                services.worker.stop()
+            services.engine.dispose()
+
+    app = FastAPI(
+        title="smcp management API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "health", "description": "Liveness and Prometheus metrics."},
+            {"name": "tokens", "description": "Bearer tokens (admin)."},
+            {"name": "credentials", "description": "SSH private keys, encrypted at rest, never returned."},
+            {"name": "hosts", "description": "Machines the platform manages."},
+            {"name": "clusters", "description": "Kubernetes cluster specs."},
+            {"name": "jobs", "description": "Operations run by the worker; status, events, cancel."},
+        ],
+    )
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(YamlBodyMiddleware)
+    app.include_router(health.router)
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (tokens, credentials, hosts, clusters, jobs):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,367 @@
+"""Request and response models (pydantic v2). Requests forbid unknown fields."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from smcp_api import versions
+
+Role = Literal["etcd", "control_plane", "workers"]
+RoleName = Literal["viewer", "operator", "admin"]
+JobStatus = Literal["pending", "running", "successful", "failed", "canceled", "error"]
+Operation = Literal[
+    "preflight", "prepare_hosts", "etcd_backup", "create_cluster", "add_nodes", "remove_node", "upgrade", "reset"
+]
+OPERATIONS: dict[str, str] = {
+    "preflight": "preflight",
+    "prepare_hosts": "prepare_hosts",
+    "etcd_backup": "etcd_backup",
+    "create_cluster": "cluster",
+    "add_nodes": "scale",
+    "remove_node": "remove_node",
+    "upgrade": "upgrade",
+    "reset": "reset",
+}
+"""Operation -> playbook name inside the smcp.platform collection."""
+READ_ONLY_OPERATIONS = frozenset({"preflight"})
+FINISHED = frozenset({"successful", "failed", "canceled", "error"})
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"),
+    Field(description="Lower-case letters, digits, '.', '-', '_'; starts and ends with a letter or digit."),
+]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=32), Field(description="Resource id.")]
+VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MANAGED_HOST_VARS = {
+    "ansible_host": "address",
+    "ansible_user": "ssh_user",
+    "ansible_port": "ssh_port",
+    "ansible_ssh_private_key_file": "credential_id",
+    "ansible_private_key_file": "credential_id",
+    "ansible_password": "credential_id",
+    "ansible_ssh_pass": "credential_id",
+    "ansible_become_password": "credential_id",
+}
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(BaseModel):
+    """Every error: `detail` names the field or resource, the value and the fix."""
+
+    detail: Any = Field(description="A message, or for 422 a list of {loc, msg, type}.")
+
+
+# ---------------------------------------------------------------- tokens
+class TokenCreate(Request):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")]
+    role: RoleName = Field(description="admin > operator > viewer.")
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: RoleName
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str | None = Field(
+        description="The bearer token. Shown once; an idempotent replay returns null here (keep the first answer)."
+    )
+
+
+# ---------------------------------------------------------------- credentials
+class CredentialCreate(Request):
+    name: Name
+    kind: Literal["ssh_private_key"] = "ssh_private_key"
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] | None = (
+        None
+    )
+    private_key: str = Field(
+        min_length=1, max_length=32768, repr=False, description="Unencrypted OpenSSH or PEM private key."
+    )
+
+
+class CredentialOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    username: str | None
+    fingerprint: str = Field(description="SHA256 fingerprint of the public key (the secret is never returned).")
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- hosts
+def _check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.match(value):
+        raise ValueError(f"'{value}' is neither an IP address nor a DNS name; use e.g. 192.0.2.10 or node1.example.org")
+    return value
+
+
+def _check_vars(value: dict[str, Any]) -> dict[str, Any]:
+    for key in value:
+        if not VAR_NAME_RE.match(key):
+            raise ValueError(f"variable name '{key}' is not valid; use letters, digits and '_' (not first a digit)")
+        if key in MANAGED_HOST_VARS:
+            raise ValueError(f"'{key}' is set by the API; use the host's '{MANAGED_HOST_VARS[key]}' field instead")
+    return value
+
+
+def _unique_roles(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError(f"roles {value} repeat an entry; list each of etcd, control_plane, workers at most once")
+    return value
+
+
+Labels = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=63)], Annotated[str, StringConstraints(max_length=255)]
+]
+
+
+class HostCreate(Request):
+    name: Name = Field(description="Inventory hostname.")
+    address: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(description="IP or DNS name.")
+    ssh_user: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] = "smcp"
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    labels: Labels = Field(default_factory=dict)
+    credential_id: Id
+    roles: list[Role] = Field(default_factory=list, description="Subset of etcd, control_plane, workers.")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Extra inventory variables of this host.")
+    known_hosts: Annotated[str, StringConstraints(max_length=65536)] | None = Field(
+        default=None, description="known_hosts lines for this host; when set, host keys are checked against them."
+    )
+
+    _address = field_validator("address")(_check_address)
+    _vars = field_validator("vars")(_check_vars)
+    _roles = field_validator("roles")(_unique_roles)
+
+
+class HostUpdate(Request):
+    address: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+    ssh_user: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] | None = (
+        None
+    )
+    ssh_port: int | None = Field(default=None, ge=1, le=65535)
+    labels: Labels | None = None
+    credential_id: Id | None = None
+    roles: list[Role] | None = None
+    vars: dict[str, Any] | None = None
+    known_hosts: Annotated[str, StringConstraints(max_length=65536)] | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _check_address(value)
+
+    @field_validator("vars")
+    @classmethod
+    def _vars(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _check_vars(value)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique_roles(value)
+
+
+class PreflightResult(BaseModel):
+    status: Literal["passed", "failed", "unreachable"]
+    at: datetime
+    job_id: str | None = None
+    failures: list[Any] = Field(default_factory=list)
+    warnings: list[Any] = Field(default_factory=list)
+
+
+class HostOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    ssh_user: str
+    ssh_port: int
+    labels: dict[str, str]
+    credential_id: str
+    roles: list[str]
+    vars: dict[str, Any]
+    known_hosts: str | None = None
+    cluster_id: str | None
+    last_preflight: PreflightResult | None
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- clusters
+def _network(field: str, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{field} '{value}' is not a CIDR; write it like 10.244.0.0/16") from exc
+        raise ValueError(f"{field} '{value}' has host bits set; use the network address {net}") from exc
+
+
+class ClusterHost(Request):
+    host_id: Id
+    roles: list[Role] = Field(min_length=1, description="Subset of etcd, control_plane, workers.")
+
+    _roles = field_validator("roles")(_unique_roles)
+
+
+class ClusterCreate(Request):
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    ]
+    kubernetes_version: str = Field(description="MAJOR.MINOR.PATCH of a supported minor (1.34, 1.35, 1.36).")
+    cni: Literal["calico", "flannel"] = "calico"
+    pod_cidr: str = "10.244.0.0/16"
+    service_cidr: str = "10.96.0.0/12"
+    control_plane_endpoint: str | None = Field(default=None, description="host:port of the API server load balancer.")
+    hosts: list[ClusterHost] = Field(min_length=1, max_length=1000)
+    options: dict[str, Any] = Field(default_factory=dict, description="smcp_* role options (validated by spec).")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return versions.normalise(value)
+
+    @field_validator("pod_cidr", "service_cidr")
+    @classmethod
+    def _cidr(cls, value: str, info: Any) -> str:
+        return str(_network(info.field_name, value))
+
+    @field_validator("control_plane_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"'{value}' is not host:port; write it like 192.0.2.10:6443 or api.example.org:6443")
+        _check_address(host)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClusterCreate:
+        pod, svc = ipaddress.ip_network(self.pod_cidr), ipaddress.ip_network(self.service_cidr)
+        if pod.version == svc.version and pod.overlaps(svc):  # type: ignore[arg-type]
+            raise ValueError(
+                f"pod_cidr {pod} overlaps service_cidr {svc}; "
+                "choose disjoint networks (e.g. 10.244.0.0/16 and 10.96.0.0/12)"
+            )
+        ids = [h.host_id for h in self.hosts]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"hosts lists host_id {dupes[0]} more than once; list each host once with all its roles")
+        etcd = sum("etcd" in h.roles for h in self.hosts)
+        if not any("control_plane" in h.roles for h in self.hosts):
+            raise ValueError("hosts has no control_plane host; give at least one host the role control_plane")
+        if etcd == 0 or etcd % 2 == 0:
+            raise ValueError(f"hosts has {etcd} etcd members; give the role etcd to an odd number of hosts (1, 3, 5)")
+        return self
+
+
+class ClusterOut(BaseModel):
+    id: str
+    name: str
+    kubernetes_version: str
+    cni: str
+    pod_cidr: str
+    service_cidr: str
+    control_plane_endpoint: str | None
+    hosts: list[ClusterHost]
+    options: dict[str, Any]
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- jobs
+class JobParams(Request):
+    forks: int = Field(default=20, ge=1, le=200, description="Parallel hosts (ansible forks).")
+    limit: (
+        Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[A-Za-z0-9_.:,&!*\[\]-]+$")] | None
+    ) = Field(default=None, description="Ansible --limit pattern (host names, groups, ':' '&' '!').")
+    batch_size: int | None = Field(
+        default=None, ge=1, le=100, description="Hosts changed at a time by rolling operations."
+    )
+    extra_vars: dict[str, Any] = Field(default_factory=dict, description="Role options (smcp_*, validated by spec).")
+
+
+class JobCreate(Request):
+    operation: Operation
+    cluster_id: Id | None = None
+    host_ids: list[Id] | None = Field(default=None, max_length=1000)
+    params: JobParams = Field(default_factory=lambda: JobParams())
+
+    @model_validator(mode="after")
+    def _target(self) -> JobCreate:
+        if not self.cluster_id and not self.host_ids:
+            raise ValueError("a job needs a target: set cluster_id, or host_ids with at least one host id")
+        if self.host_ids and len(set(self.host_ids)) != len(self.host_ids):
+            raise ValueError("host_ids repeats an id; list each host once")
+        if self.operation in {"create_cluster", "add_nodes", "upgrade", "etcd_backup", "reset"} and not self.cluster_id:
+            raise ValueError(f"operation {self.operation} works on a cluster; set cluster_id")
+        if self.operation == "remove_node" and not (self.cluster_id and self.host_ids):
+            raise ValueError("operation remove_node needs cluster_id and host_ids (the nodes to remove)")
+        return self
+
+
+class Counters(BaseModel):
+    events: int
+    tasks: int
+
+
+class HostStats(BaseModel):
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+class JobOut(BaseModel):
+    id: str
+    operation: str
+    status: JobStatus
+    status_reason: str | None
+    cluster_id: str | None
+    host_ids: list[str]
+    params: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    rc: int | None
+    host_summary: dict[str, HostStats]
+    counters: Counters
+
+
+class EventOut(BaseModel):
+    counter: int
+    event: str
+    host: str | None
+    task: str | None
+    play: str | None
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    db: str
