@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -107,11 +108,14 @@ def output_option(func: F) -> F:
     )(func)
 
 
-def console(stderr: bool = False) -> Console:
-    """A rich console; wide when not a terminal so piped tables are not cut at 80 columns."""
-    stream = sys.stderr if stderr else sys.stdout
-    tty = stream.isatty()
-    return Console(file=stream, width=None if tty else 200, highlight=False, soft_wrap=not tty)
+def print_table(table: Table) -> None:
+    """A table on stdout: rich on a terminal; elsewhere plain, wide (no cut at 80 columns), no trailing blanks."""
+    if sys.stdout.isatty():
+        Console(highlight=False).print(table)
+        return
+    buf = io.StringIO()
+    Console(file=buf, width=250, highlight=False, no_color=True, color_system=None).print(table)
+    click.echo("\n".join(line.rstrip() for line in buf.getvalue().splitlines()))
 
 
 def _cell(value: Any) -> str:
@@ -142,7 +146,6 @@ def emit(data: Any, fmt: str, columns: Sequence[Column] | None = None, title: st
     if fmt == "yaml":
         click.echo(yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=True).rstrip())
         return
-    out = console()
     if isinstance(data, list):
         table = Table(box=None, pad_edge=False, header_style="bold", title=title)
         for header, _ in columns or []:
@@ -151,7 +154,7 @@ def emit(data: Any, fmt: str, columns: Sequence[Column] | None = None, title: st
             table.add_row(
                 *(_cell(getter(item) if callable(getter) else item.get(getter)) for _, getter in columns or [])
             )
-        out.print(table)
+        print_table(table)
         if not data:
             click.echo("(none)")
         return
@@ -166,7 +169,7 @@ def emit(data: Any, fmt: str, columns: Sequence[Column] | None = None, title: st
     )
     for key, value in pairs:
         table.add_row(str(key), _cell(value))
-    out.print(table)
+    print_table(table)
 
 
 def _matches(item: dict[str, Any], ref: str) -> bool:

@@ -59,6 +59,8 @@ def wait_for_job(job: dict[str, Any], fmt: str = "table", *, quiet: bool = False
     c = common.client()
     job_id = str(job["id"])
     progress = JobProgress(job_id=job_id, operation=str(job.get("operation", "")))
+    for name in _target_names(c, job):
+        progress.row(name)
     stream = sys.stderr if fmt != "table" or quiet else sys.stdout
     tty = stream.isatty()
     if not tty and fmt == "table" and not quiet:
@@ -88,6 +90,17 @@ def wait_for_job(job: dict[str, Any], fmt: str = "table", *, quiet: bool = False
         )
         stream.flush()
     return job_exit_code(status)
+
+
+def _target_names(c: api.SmcpClient, job: dict[str, Any]) -> list[str]:
+    """Names of the job's hosts, so the progress table has a row per host from the start (best effort)."""
+    try:
+        hosts = c.list_hosts()
+    except api.ApiError:
+        return []
+    ids = set(job.get("host_ids") or [])
+    cluster_id = job.get("cluster_id")
+    return [h["name"] for h in hosts if h["id"] in ids or (cluster_id and h.get("cluster_id") == cluster_id)]
 
 
 def start_and_maybe_wait(job: dict[str, Any], fmt: str, wait: bool) -> None:

@@ -97,11 +97,12 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def server_command(port: int) -> list[str]:
+def server_command(port: int, db_url: str | None) -> list[str]:
     exe = Path(sys.executable).with_name("smcp-api")
     found = str(exe) if exe.exists() else shutil.which("smcp-api")
     base = [found] if found else [sys.executable, "-m", "smcp_api.server"]
-    return [*base, "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*base, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(api_dir())]
+    return [*cmd, "--db-url", db_url] if db_url else cmd
 
 
 def log_tail(lines: int = 20) -> str:
@@ -127,21 +128,18 @@ def start_api(port: int, db_url: str | None) -> tuple[int, bool]:
         )
     directory = api_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = dict(os.environ)
-    env["SMCP_DATA_DIR"] = str(directory)
-    if db_url:
-        env["SMCP_DB_URL"] = db_url
-    else:
-        env.pop("SMCP_DB_URL", None)
-    with open(logfile(), "ab") as log:
+    os.chmod(directory, 0o700)  # holds the database, the secret key and the admin token
+    # The log gets the bootstrap admin token on first start: owner-only like the token file.
+    fd = os.open(logfile(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log:
         log.write(f"\n--- smcpctl up: starting smcp-api on {url} at {time.strftime('%F %T')}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            server_command(port),
+            server_command(port, db_url),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
             start_new_session=True,
             close_fds=True,
         )
