@@ -80,7 +80,8 @@ def format_detail(detail: Any) -> str:
         for item in detail:
             if isinstance(item, dict) and "msg" in item:
                 loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+                msg = str(item["msg"])
+                parts.append(f"{loc}: {msg}" if loc and not msg.startswith(f"{loc}:") else msg)
             else:
                 parts.append(str(item))
         return "; ".join(parts)
