@@ -34,7 +34,7 @@ from smcp_api.sandbox.model import (
     validate_hosts,
     validate_name,
 )
-from smcp_api.sandbox.system import locked, podman, podman_json, preflight, run, sandbox_root, used_networks
+from smcp_api.sandbox.system import lock_path, locked, podman, podman_json, preflight, run, sandbox_root, used_networks
 
 LABEL = "smcp.sandbox"
 BOOT_TIMEOUT = 180.0
@@ -282,6 +282,15 @@ def _keys(info: SandboxInfo) -> dict[str, str]:
     return pubkeys
 
 
+def _files_digest(info: SandboxInfo, host: Host) -> str:
+    """A digest of the files given to the host (keys, machine-id, apt proxy): a host made with others is recreated."""
+    root = info.dir / "hosts" / host.name / "root"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _inspect(container: str) -> dict[str, object] | None:
     proc = podman("container", "inspect", container, check=False)
     if proc.returncode != 0:
@@ -291,7 +300,7 @@ def _inspect(container: str) -> dict[str, object] | None:
 
 
 def _start_host(info: SandboxInfo, host: Host) -> Host:
-    labels = {LABEL: info.name, "smcp.ip": host.ip, "smcp.image": info.image}
+    labels = {LABEL: info.name, "smcp.ip": host.ip, "smcp.image": info.image, "smcp.files": _files_digest(info, host)}
     current = _inspect(host.container)
     if current is not None:
         config = current.get("Config") or {}
@@ -429,6 +438,7 @@ def _teardown(name: str, prog: Progress | None = None) -> bool:
         podman("network", "rm", "-f", net_name)
     had_dir = sbdir.exists()
     shutil.rmtree(sbdir, ignore_errors=True)
+    lock_path(f"sandbox-{name}").unlink(missing_ok=True)
     _forget_facts(info)
     with locked("global"):
         rest = _all_states()

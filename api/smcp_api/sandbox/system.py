@@ -89,23 +89,41 @@ def preflight() -> None:
     missing = [
         tool
         for tool in ("podman", "nft", "ip", "ssh", "ssh-keygen", "debootstrap", "apt-cacher-ng", "runc")
-        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()
+        if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None
     ]
     if missing:
         raise SandboxError(f"{', '.join(missing)} not found: install the host packages with `make setup`")
 
 
+def lock_path(name: str) -> Path:
+    return sandbox_root() / ".locks" / f"{name}.lock"
+
+
 @contextlib.contextmanager
 def locked(name: str) -> Iterator[None]:
-    """An exclusive machine-wide lock (flock) so concurrent `up`/`down` calls do not race."""
-    lockdir = sandbox_root()
-    lockdir.mkdir(parents=True, exist_ok=True)
-    with open(lockdir / f".{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    """An exclusive machine-wide lock (flock) so concurrent `up`/`down` calls do not race.
+
+    The lock file may be removed by its holder (`down` removes its sandbox's lock): a waiter that
+    wakes up on a removed file retries on the new one.
+    """
+    path = lock_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fh = open(path, "a")
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                return
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
 
 def used_networks() -> list[ipaddress.IPv4Network]:
