@@ -388,3 +388,16 @@ def test_job_logs_follow_prints_ansible_like_lines_and_job_exit_code(cfg: Path, 
     assert "skipping: [h1]" in lines
     assert "PLAY RECAP" in lines
     assert lines[-1] == f"job {'j' * 32}: failed (rc=2)"
+
+
+def test_rescued_failure_is_not_a_failed_host() -> None:
+    progress = JobProgress(job_id="j1")
+    records = [
+        ev(1, "runner_on_failed", "h1", "install", res={"msg": "no package"}),
+        ev(2, "runner_on_ok", "h1", "install fallback", changed=True),
+        ev(3, "playbook_on_stats", ok={"h1": 1}, changed={"h1": 1}, failures={}, rescued={"h1": 1}),
+    ]
+    lines = [line for r in records for line in progress.feed(api.Event(r["counter"], r["event"], r))]
+    assert lines == ["FAILED h1: [install] no package"]  # shown live, as ansible does
+    assert progress.failed_hosts() == []
+    assert progress.recap_lines() == ["h1  ok=1  changed=1  failed=0  unreachable=0  skipped=0  rescued=1"]

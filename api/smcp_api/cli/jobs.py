@@ -86,10 +86,15 @@ def wait_for_job(job: dict[str, Any], fmt: str = "table", *, quiet: bool = False
         reason = f" ({final['status_reason']})" if final.get("status_reason") else ""
         stream.write(
             f"job {job_id} {progress.operation}: {status}{reason}, rc={final.get('rc')}, "
-            f"{len(progress.failures)} failure(s), {progress.elapsed()} elapsed\n"
+            f"{_failed_text(progress)}, {progress.elapsed()} elapsed\n"
         )
         stream.flush()
     return job_exit_code(status)
+
+
+def _failed_text(progress: JobProgress) -> str:
+    failed = progress.failed_hosts()
+    return f"failed hosts: {', '.join(failed)}" if failed else "no failed hosts"
 
 
 def _target_names(c: api.SmcpClient, job: dict[str, Any]) -> list[str]:

@@ -27,7 +27,9 @@ STOP_TIMEOUT = 20.0
 
 
 def api_dir() -> Path:
-    return paths.state_dir() / "api"
+    """Where `up` keeps the local service: SMCP_API_DIR, else <state dir>/api (/var/lib/smcp/api)."""
+    env = os.environ.get("SMCP_API_DIR")
+    return Path(env) if env else paths.state_dir() / "api"
 
 
 @dataclass

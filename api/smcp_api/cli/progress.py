@@ -24,6 +24,7 @@ class HostRow:
     failed: int = 0
     unreachable: int = 0
     skipped: int = 0
+    rescued: int = 0
     current: str = ""
 
     @property
@@ -112,12 +113,21 @@ class JobProgress:
 
     def _apply_stats(self, data: dict[str, Any]) -> None:
         """Ansible's recap is authoritative: ok/changed/failures/dark/skipped per host."""
-        keys = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable", "skipped": "skipped"}
-        for src, dst in keys.items():
-            per_host = data.get(src)
-            if isinstance(per_host, dict):
-                for host, count in per_host.items():
-                    setattr(self.row(host), dst, int(count))
+        keys = {
+            "ok": "ok",
+            "changed": "changed",
+            "failures": "failed",
+            "dark": "unreachable",
+            "skipped": "skipped",
+            "rescued": "rescued",
+        }
+        tables = {dst: data[src] for src, dst in keys.items() if isinstance(data.get(src), dict)}
+        hosts = set(self.hosts).union(*(t.keys() for t in tables.values()))
+        for host in hosts:
+            row = self.row(host)
+            row.current = ""
+            for dst, per_host in tables.items():
+                setattr(row, dst, int(per_host.get(host, 0)))
 
     def apply_summary(self, summary: dict[str, dict[str, int]] | None) -> None:
         """The job's host_summary from the API (final numbers)."""
@@ -128,6 +138,10 @@ class JobProgress:
                     setattr(row, key, int(counts[key]))
             row.current = ""
 
+    def failed_hosts(self) -> list[str]:
+        """Hosts that ended with a failed or unreachable task (rescued failures do not count)."""
+        return sorted(h for h, row in self.hosts.items() if row.failed or row.unreachable)
+
     def elapsed(self) -> str:
         secs = int(time.monotonic() - self.started)
         return f"{secs // 60:02d}:{secs % 60:02d}"
@@ -135,7 +149,9 @@ class JobProgress:
     def recap_lines(self) -> list[str]:
         width = max((len(h) for h in self.hosts), default=4)
         return [
-            f"{host:<{width}}  " + "  ".join(f"{k}={getattr(row, k)}" for k in COUNTERS)
+            f"{host:<{width}}  "
+            + "  ".join(f"{k}={getattr(row, k)}" for k in COUNTERS)
+            + (f"  rescued={row.rescued}" if row.rescued else "")
             for host, row in sorted(self.hosts.items())
         ]
 
