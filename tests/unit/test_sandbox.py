@@ -217,6 +217,14 @@ def test_guard_ruleset_lists_bridges_and_subnets():
     assert rules.startswith("table inet smcp_sandbox\ndelete table inet smcp_sandbox\n")
 
 
+def test_guard_set_update_keeps_rules_and_replaces_elements():
+    script = guard.set_update([_info(2)])
+    assert "flush set inet smcp_sandbox bridges" in script
+    assert 'add element inet smcp_sandbox same_bridge { "podman7" . "podman7" }' in script
+    assert "chain" not in script
+    assert guard.VERSION in guard.ruleset([])
+
+
 def test_guard_ruleset_parses_with_nft():
     nft = subprocess.run(["nft", "--version"], capture_output=True, check=False)
     if nft.returncode != 0:

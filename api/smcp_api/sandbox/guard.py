@@ -10,6 +10,7 @@ subnets) on every `up` and `down`, and deleted with the last sandbox:
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 
@@ -19,38 +20,18 @@ from smcp_api.sandbox.system import run
 TABLE = "smcp_sandbox"
 
 
-def ruleset(sandboxes: Iterable[SandboxInfo]) -> str:
-    """The nft script that replaces the guard table (pure: unit-tested)."""
-    boxes = sorted(sandboxes, key=lambda s: s.name)
+def _elements(sandboxes: Iterable[SandboxInfo]) -> dict[str, list[str]]:
+    boxes = list(sandboxes)
     bridges = sorted({s.bridge for s in boxes if s.bridge})
     merged = ipaddress.collapse_addresses({ipaddress.IPv4Network(s.subnet) for s in boxes} | {DEFAULT_POOL})
-    nets = [str(n) for n in merged]
+    return {
+        "bridges": [f'"{b}"' for b in bridges],
+        "nets": [str(n) for n in merged],
+        "same_bridge": [f'"{b}" . "{b}"' for b in bridges],
+    }
 
-    def elements(items: list[str], quote: bool) -> str:
-        if not items:
-            return ""
-        return "elements = { " + ", ".join(f'"{i}"' if quote else i for i in items) + " }"
 
-    pairs = ", ".join(f'"{b}" . "{b}"' for b in bridges)
-    return f"""\
-table inet {TABLE}
-delete table inet {TABLE}
-table inet {TABLE} {{
-    comment "smcp sandbox egress guard: written by smcpctl sandbox, removed with the last sandbox"
-    set bridges {{
-        type ifname
-        {elements(bridges, True)}
-    }}
-    set nets {{
-        type ipv4_addr
-        flags interval
-        auto-merge
-        {elements(nets, False)}
-    }}
-    set same_bridge {{
-        type ifname . ifname
-        {"elements = { " + pairs + " }" if pairs else ""}
-    }}
+CHAINS = f"""\
     chain forward {{
         type filter hook forward priority filter - 10; policy accept;
         iifname . oifname @same_bridge accept
@@ -65,16 +46,52 @@ table inet {TABLE} {{
         tcp dport {APT_CACHE_PORT} iifname @bridges accept
         tcp dport {APT_CACHE_PORT} counter drop
     }}
-}}
 """
+SET_TYPES = {"bridges": "type ifname", "nets": "type ipv4_addr; flags interval", "same_bridge": "type ifname . ifname"}
+# The table's comment names this version of the rules: a table with another version is rebuilt,
+# one with this version only gets its sets updated (so rule counters survive other sandboxes' up/down).
+VERSION = hashlib.sha256((CHAINS + repr(sorted(SET_TYPES.items()))).encode()).hexdigest()[:12]
+COMMENT = f"smcp sandbox egress guard {VERSION}: written by smcpctl sandbox, removed with the last sandbox"
+
+
+def ruleset(sandboxes: Iterable[SandboxInfo]) -> str:
+    """The nft script that replaces the guard table (pure: unit-tested)."""
+    elements = _elements(sandboxes)
+    sets = "".join(
+        f"    set {name} {{\n        {SET_TYPES[name]}\n"
+        + (f"        elements = {{ {', '.join(items)} }}\n" if items else "")
+        + "    }\n"
+        for name, items in elements.items()
+    )
+    return f"""\
+table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+    comment "{COMMENT}"
+{sets}{CHAINS}}}
+"""
+
+
+def set_update(sandboxes: Iterable[SandboxInfo]) -> str:
+    """The nft script that only replaces the sets' elements of a current table (pure: unit-tested)."""
+    lines = []
+    for name, items in _elements(sandboxes).items():
+        lines.append(f"flush set inet {TABLE} {name}")
+        if items:
+            lines.append(f"add element inet {TABLE} {name} {{ {', '.join(items)} }}")
+    return "\n".join(lines) + "\n"
 
 
 def sync(sandboxes: list[SandboxInfo]) -> None:
     """Make the table match the given sandboxes; delete it when there are none."""
-    if sandboxes:
-        run(["nft", "-f", "-"], input_text=ruleset(sandboxes))
-    else:
+    if not sandboxes:
         remove()
+        return
+    listing = run(["nft", "list", "table", "inet", TABLE], check=False)
+    if listing.returncode == 0 and VERSION in listing.stdout:
+        run(["nft", "-f", "-"], input_text=set_update(sandboxes))
+    else:
+        run(["nft", "-f", "-"], input_text=ruleset(sandboxes))
 
 
 def remove() -> None:
