@@ -154,7 +154,8 @@ def status_cmd(name: str | None, as_json: bool) -> None:
             sys.exit(1)
         return
     for box in boxes:
-        click.echo(f"{box.name}: {box.state}, {len(box.hosts)} hosts, {box.subnet or '-'}, {box.inventory}")
+        where = box.inventory if box.directory else "-"
+        click.echo(f"{box.name}: {box.state}, {len(box.hosts)} hosts, {box.subnet or '-'}, {where}")
         for host in box.hosts:
             click.echo(f"  {host.name:<24} {host.ip:<16} {host.container}")
 

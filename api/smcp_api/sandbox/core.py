@@ -124,6 +124,9 @@ def up(name: str, hosts: int, subnet: str | None = None, progress: Progress | No
                 existing.groups = host_groups([h.name for h in existing.hosts])
                 prog.step(f"sandbox {name!r} is already up")
                 return existing
+        if wanted is not None and existing is None:
+            with locked("global"):
+                _check_free(name, wanted)
         try:
             return _up(name, hosts, wanted, existing, prog)
         except BaseException:
@@ -203,18 +206,11 @@ def _network(
     if current is not None:
         _remove_containers(name)
         podman("network", "rm", "-f", net_name, check=False)
-    others = [ipaddress.IPv4Network(s.subnet) for s in _all_states(exclude=name)]
-    used = used_networks() + others
     if want is not None:
-        clash = overlapping(want, used)
-        if clash is not None:
-            raise SandboxError(
-                f"subnet {want} is already in use (overlaps {clash} on this machine): pick another --subnet"
-                " or leave it out to allocate a free one"
-            )
+        _check_free(name, want)
         subnet = want
     else:
-        subnet = allocate_subnet(used)
+        subnet = allocate_subnet(_used(name))
     gateway = str(next(subnet.hosts()))
     podman(
         "network",
@@ -230,6 +226,22 @@ def _network(
         net_name,
     )
     return subnet
+
+
+def _used(name: str) -> list[ipaddress.IPv4Network]:
+    """Networks in use on the machine and by other sandboxes (whose network may be missing for now)."""
+    return used_networks() + [ipaddress.IPv4Network(s.subnet) for s in _all_states(exclude=name)]
+
+
+def _check_free(name: str, subnet: ipaddress.IPv4Network) -> None:
+    if _network_subnet(network_name(name)) == subnet:
+        return  # our own network, left from an earlier session: reused
+    clash = overlapping(subnet, _used(name))
+    if clash is not None:
+        raise SandboxError(
+            f"subnet {subnet} is already in use (overlaps {clash} on this machine): pick another --subnet"
+            " or leave it out to allocate a free one"
+        )
 
 
 def _network_subnet(net_name: str) -> ipaddress.IPv4Network | None:
