@@ -25,7 +25,7 @@ class Metrics:
             self.events_ingested += n
 
     def render(self, session: Session) -> str:
-        counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).tuples().all())
+        counts = {row[0]: row[1] for row in session.execute(select(Job.status, func.count()).group_by(Job.status))}
         lines = [
             "# HELP smcp_jobs Jobs in the store by status.",
             "# TYPE smcp_jobs gauge",

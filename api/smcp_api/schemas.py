@@ -359,6 +359,7 @@ class EventOut(BaseModel):
     task: str | None
     play: str | None
     created_at: datetime
+    stdout: str = Field(default="", description="The lines ansible-playbook printed for this event (redacted).")
     data: dict[str, Any]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -134,9 +135,11 @@ async def get_idempotency(request: Request) -> Idempotency | None:
 IdempotencyDep = Annotated[Idempotency | None, Depends(get_idempotency)]
 
 
-def commit_or_conflict(session: Session, what: str) -> None:
-    """Commit; a unique-constraint failure becomes a 409 naming the conflict and the fix."""
+@contextmanager
+def conflict_guard(session: Session, what: str) -> Iterator[None]:
+    """Flush/commit inside; a unique-constraint failure rolls back and becomes a 409 naming the clash and the fix."""
     try:
+        yield
         session.commit()
     except IntegrityError as exc:
         session.rollback()

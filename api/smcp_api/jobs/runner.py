@@ -49,6 +49,7 @@ class EventSink:
         self.stats: dict[str, Any] | None = None
         self.failures: dict[str, list[dict[str, Any]]] = {}
         self.warnings: dict[str, list[Any]] = {}
+        self.preflight: dict[str, dict[str, list[Any]]] = {}
 
     def __call__(self, event: dict[str, Any]) -> bool:
         data = sanitize.event_data(event, self.fragments)
@@ -59,8 +60,16 @@ class EventSink:
         elif name in ("runner_on_failed", "runner_on_unreachable") and host and not data.get("ignore_errors"):
             res = data["res"] if isinstance(data.get("res"), dict) else {}
             self.failures.setdefault(host, []).append({"task": data.get("task"), "msg": res.get("msg")})
-        if host and isinstance(data.get("res"), dict) and data["res"].get("warnings"):
-            self.warnings.setdefault(host, []).extend(data["res"]["warnings"])
+        res = data.get("res")
+        if host and isinstance(res, dict):
+            if res.get("warnings"):
+                self.warnings.setdefault(host, []).extend(res["warnings"])
+            report = res.get("preflight")  # smcp.platform.node_preflight's structured result
+            if isinstance(report, dict) and isinstance(report.get("failures"), list):
+                self.preflight[host] = {
+                    "failures": list(report.get("failures") or []),
+                    "warnings": list(report.get("warnings") or []),
+                }
         row = {
             "job_id": self.job_id,
             "counter": int(event.get("counter", 0)),
@@ -153,15 +162,21 @@ def _preflight_results(
             stats = summary.get(name)
             if stats is None:
                 continue  # not targeted (limit) or never reached
-            status = "unreachable" if stats["unreachable"] else "failed" if stats["failed"] else "passed"
+            report = sink.preflight.get(name)
+            if stats["unreachable"]:
+                status = "unreachable"
+            elif report is not None:  # the module's own verdict (the run-once report task may fail on any host)
+                status = "failed" if report["failures"] else "passed"
+            else:
+                status = "failed" if stats["failed"] else "passed"
             host = session.get(Host, host_id)
             if host is not None:
                 host.last_preflight = {
                     "status": status,
                     "at": now.isoformat(),
                     "job_id": job.id,
-                    "failures": sink.failures.get(name, []),
-                    "warnings": sink.warnings.get(name, []),
+                    "failures": report["failures"] if report else sink.failures.get(name, []),
+                    "warnings": report["warnings"] if report else sink.warnings.get(name, []),
                 }
 
 

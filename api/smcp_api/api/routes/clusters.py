@@ -13,7 +13,7 @@ from smcp_api.api.deps import (
     ServicesDep,
     SessionDep,
     Viewer,
-    commit_or_conflict,
+    conflict_guard,
     errors,
     not_found,
 )
@@ -89,16 +89,16 @@ def create_cluster(
                 )
         hosts.append(host)
     cluster = Cluster(**body.model_dump(exclude={"hosts"}))
-    session.add(cluster)
-    session.flush()
-    for host, spec in zip(hosts, body.hosts, strict=True):
-        host.cluster_id = cluster.id
-        host.cluster_roles = list(spec.roles)
-    session.flush()
-    out = cluster_out(session, cluster)
-    if idem:
-        idem.save(session, token, 201, out)
-    commit_or_conflict(session, f"a cluster named '{body.name}'")
+    with conflict_guard(session, f"a cluster named '{body.name}'"):
+        session.add(cluster)
+        session.flush()
+        for host, spec in zip(hosts, body.hosts, strict=True):
+            host.cluster_id = cluster.id
+            host.cluster_roles = list(spec.roles)
+        session.flush()
+        out = cluster_out(session, cluster)
+        if idem:
+            idem.save(session, token, 201, out)
     return out
 
 

@@ -12,7 +12,7 @@ from smcp_api.api.deps import (
     ServicesDep,
     SessionDep,
     Viewer,
-    commit_or_conflict,
+    conflict_guard,
     errors,
     not_found,
 )
@@ -48,12 +48,12 @@ def create_credential(
         fingerprint=fingerprint,
         secret=services.vault.encrypt(body.private_key),
     )
-    session.add(cred)
-    session.flush()
-    out = CredentialOut.model_validate(cred, from_attributes=True)
-    if idem:
-        idem.save(session, token, 201, out)
-    commit_or_conflict(session, f"a credential named '{body.name}'")
+    with conflict_guard(session, f"a credential named '{body.name}'"):
+        session.add(cred)
+        session.flush()
+        out = CredentialOut.model_validate(cred, from_attributes=True)
+        if idem:
+            idem.save(session, token, 201, out)
     return out
 
 

@@ -11,7 +11,7 @@ from smcp_api.api.deps import (
     ServicesDep,
     SessionDep,
     Viewer,
-    commit_or_conflict,
+    conflict_guard,
     errors,
     not_found,
 )
@@ -52,12 +52,12 @@ def create_host(body: HostCreate, token: Operator, session: SessionDep, idem: Id
         return replay
     _credential_exists(session, body.credential_id)
     host = Host(**body.model_dump())
-    session.add(host)
-    session.flush()
-    out = HostOut.model_validate(host, from_attributes=True)
-    if idem:
-        idem.save(session, token, 201, out)
-    commit_or_conflict(session, f"a host named '{body.name}'")
+    with conflict_guard(session, f"a host named '{body.name}'"):
+        session.add(host)
+        session.flush()
+        out = HostOut.model_validate(host, from_attributes=True)
+        if idem:
+            idem.save(session, token, 201, out)
     return out
 
 

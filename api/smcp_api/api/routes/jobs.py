@@ -118,7 +118,14 @@ def get_stdout(job_id: str, _: Viewer, session: SessionDep) -> PlainTextResponse
 
 def _event_out(e: JobEvent) -> EventOut:
     return EventOut(
-        counter=e.counter, event=e.event, host=e.host, task=e.task, play=e.play, created_at=e.created_at, data=e.data
+        counter=e.counter,
+        event=e.event,
+        host=e.host,
+        task=e.task,
+        play=e.play,
+        created_at=e.created_at,
+        stdout=e.stdout,
+        data=e.data,
     )
 
 

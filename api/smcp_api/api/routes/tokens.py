@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
 
-from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, commit_or_conflict, errors, not_found
+from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, conflict_guard, errors, not_found
 from smcp_api.models import Token
 from smcp_api.schemas import TokenCreate, TokenCreated, TokenOut
 from smcp_api.security import hash_token, new_token
@@ -27,12 +27,12 @@ def create_token(body: TokenCreate, admin: Admin, session: SessionDep, idem: Ide
         return replay
     secret = new_token()
     token = Token(name=body.name, role=body.role, token_hash=hash_token(secret))
-    session.add(token)
-    session.flush()
-    out = TokenCreated(**TokenOut.model_validate(token, from_attributes=True).model_dump(), token=secret)
-    if idem:
-        idem.save(session, admin, 201, {**jsonable_encoder(out), "token": None})
-    commit_or_conflict(session, f"a token named '{body.name}'")
+    with conflict_guard(session, f"a token named '{body.name}'"):
+        session.add(token)
+        session.flush()
+        out = TokenCreated(**TokenOut.model_validate(token, from_attributes=True).model_dump(), token=secret)
+        if idem:
+            idem.save(session, admin, 201, {**jsonable_encoder(out), "token": None})
     return out
 
 
