@@ -113,7 +113,7 @@ def ensure(log: Callable[[str], None]) -> tuple[str, bool]:
     return ref, True
 
 
-def build(ref: str, digest: str, log: Callable[[str], None]) -> None:
+def build(ref: str, digest: str, log: Callable[[str], None], prune: bool = True) -> None:
     workdir = paths.cache_dir() / "sandbox-image"
     rootfs = workdir / f"rootfs-{digest[:12]}"
     if rootfs.exists():
@@ -149,7 +149,8 @@ def build(ref: str, digest: str, log: Callable[[str], None]) -> None:
         _import(rootfs, ref, digest)
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
-    _prune_old(ref)
+    if prune:
+        _prune_old(ref)
 
 
 def _import(rootfs: Path, ref: str, digest: str) -> None:
