@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
-
 from smcp_api.models import Credential
+from sqlalchemy import select
 
 
 def test_secret_never_returned_and_encrypted_at_rest(api, private_key):

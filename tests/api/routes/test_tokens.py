@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import stat
 
-from sqlalchemy import select
-
 from smcp_api.models import Token
+from sqlalchemy import select
 
 
 def test_bootstrap_token_printed_once_and_kept_0600(start_api, settings, capfd):
