@@ -1,0 +1,94 @@
+"""prepare_hosts must stop in preflight, before changing anything, with the expected messages.
+
+Runs ansible-playbook against this scenario's sandbox hosts with bad settings. "Swap back on" is
+simulated inside one host by bind-mounting a fake /proc/swaps in that host's own mount namespace:
+the machine's swap is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+SANDBOX_INVENTORY = pathlib.Path("/var/lib/smcp/sandbox/mol-host-prep/inventory.yml")
+FAKE_SWAPS = "Filename\tType\tSize\tUsed\tPriority\n/dev/sdz9 partition\t4194300\t0\t-2\n"
+
+
+def _prepare_hosts(*extra_args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+    )
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(SANDBOX_INVENTORY), "smcp.platform.prepare_hosts", *extra_args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def _assert_stopped_in_preflight(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "preflight failed" in output, output
+    assert "no host was changed" in output, output
+    for text in expected:
+        assert text in output, output
+    # Nothing after preflight ran: no host_prep or containerd task in the log.
+    assert "smcp.platform.host_prep :" not in output
+    assert "smcp.platform.containerd :" not in output
+
+
+@pytest.fixture
+def swap_on(get_host):
+    """Make /proc/swaps of mol-host-prep-1 (only) list an active swap partition."""
+    host = get_host("mol-host-prep-1")
+    host.run(f"printf '{FAKE_SWAPS}' > /tmp/smcp-fake-swaps")
+    mounted = host.run("sudo -n mount --bind /tmp/smcp-fake-swaps /proc/swaps")
+    assert mounted.rc == 0, mounted.stderr
+    yield host
+    host.run("sudo -n umount /proc/swaps")
+    assert host.file("/proc/swaps").content_string.splitlines()[1:] == []
+
+
+def test_swap_back_on(swap_on):
+    assert "/dev/sdz9" in swap_on.file("/proc/swaps").content_string
+    result = _prepare_hosts()
+    _assert_stopped_in_preflight(
+        result, "mol-host-prep-1: [swap] swap is on (sandbox host: this is the machine's swap, shared by its kernel)"
+    )
+
+
+def test_duplicate_hostname():
+    result = _prepare_hosts("-e", "host_prep_hostname=same-name")
+    _assert_stopped_in_preflight(
+        result,
+        "[duplicate_hostname] node name same-name is used by several hosts",
+        "(found mol-host-prep-1, mol-host-prep-2, mol-host-prep-3, need one host)",
+    )
+
+
+def test_overlapping_cidrs():
+    result = _prepare_hosts("-e", "smcp_pod_cidr=10.96.0.0/16")
+    _assert_stopped_in_preflight(
+        result, "[cidr_overlap] smcp_pod_cidr overlaps smcp_service_cidr (found 10.96.0.0/16 and 10.96.0.0/12"
+    )
+
+
+def test_memory_minimum_not_met():
+    result = _prepare_hosts("-e", '{"preflight_min_memory_mb": {"control_plane": 9000000, "etcd": 9000000}}')
+    _assert_stopped_in_preflight(
+        result, "mol-host-prep-2: [memory] too little memory for role control_plane", "need at least 9000000 MiB"
+    )
