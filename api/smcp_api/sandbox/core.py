@@ -388,7 +388,7 @@ def _healthy(info: SandboxInfo) -> bool:
     """Everything of a sandbox is in place and running (the fast path of a repeated `up`)."""
     if info.state != "up" or not all(p.is_file() for p in (info.inventory, info.known_hosts, info.key)):
         return False
-    if aptcache.running_pid() is None or not guard.exists():
+    if aptcache.running_pid() is None or not guard.covers(info):
         return False
     if _network_subnet(info.network) is None:
         return False

@@ -94,6 +94,12 @@ def sync(sandboxes: list[SandboxInfo]) -> None:
         run(["nft", "-f", "-"], input_text=ruleset(sandboxes))
 
 
+def covers(info: SandboxInfo) -> bool:
+    """The current table guards this sandbox (right version, its bridge listed)."""
+    listing = run(["nft", "list", "table", "inet", TABLE], check=False)
+    return listing.returncode == 0 and VERSION in listing.stdout and f'"{info.bridge}"' in listing.stdout
+
+
 def remove() -> None:
     if exists():
         run(["nft", "delete", "table", "inet", TABLE])
