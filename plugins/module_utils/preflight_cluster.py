@@ -330,7 +330,7 @@ def build_report(results, groups, settings, warn_only=()):
                 )
             )
     entries.extend(cluster_problems(results, groups, settings))
-    apply_warn_only([p for _, p in entries], warn_only)
+    apply_warn_only([problem for _host, problem in entries], warn_only)
 
     failures = [p.message(h) for h, p in entries if p.severity == FAILURE]
     warnings = [p.message(h) for h, p in entries if p.severity == WARNING]

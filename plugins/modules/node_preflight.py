@@ -25,7 +25,7 @@ description:
   - Listening ports are read from C(/proc/net/tcp) and C(/proc/net/tcp6), package locks are tested with a
     non-blocking C(F_GETLK) on files opened read-only, clock synchronisation with C(adjtimex) in read mode.
 author:
-  - smcp developers
+  - smcp developers (@smcp)
 options:
   node_ip:
     description:
@@ -101,8 +101,11 @@ attributes:
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Linux targets (reads C(/proc) and C(/sys)).
 notes:
   - Uses only the Python standard library on the target; no C(ss), C(ip) or C(timedatectl) needed.
 seealso:
@@ -183,9 +186,9 @@ preflight:
       type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.smcp.platform.plugins.module_utils.preflight import (
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import (  # noqa: E402
     ALL_CHECK_IDS,
     HostView,
     NODE_ROLES,
