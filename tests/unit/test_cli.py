@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 import pytest
 import yaml
@@ -401,3 +402,22 @@ def test_rescued_failure_is_not_a_failed_host() -> None:
     assert lines == ["FAILED h1: [install] no package"]  # shown live, as ansible does
     assert progress.failed_hosts() == []
     assert progress.recap_lines() == ["h1  ok=1  changed=1  failed=0  unreachable=0  skipped=0  rescued=1"]
+
+
+def test_refs_by_name_id_or_prefix() -> None:
+    items = [{"id": "abcdef01", "name": "one"}, {"id": "abcdef02", "name": "two"}]
+    assert common.resolve_ref("host", "two", items)["id"] == "abcdef02"
+    assert common.resolve_ref("host", "abcdef01", items)["name"] == "one"
+    assert common.resolve_ref("host", "abcdef0", items[:1])["name"] == "one"
+    with pytest.raises(click.UsageError, match="ambiguous"):
+        common.resolve_ref("host", "abcdef", items)
+    with pytest.raises(api.NotFound, match="known: one, two"):
+        common.resolve_ref("host", "three", items)
+
+
+def test_declined_confirmation_deletes_nothing(cfg: Path, fake: FakeApi) -> None:
+    fake.clusters.append({"id": "c" * 32, "name": "demo"})
+    state = common.State(transport=httpx.MockTransport(fake.handler), token=TOKEN)
+    result = CliRunner().invoke(cli, ["cluster", "delete", "demo"], obj=state, input="n\n")
+    assert result.exit_code == common.EXIT_INTERRUPTED
+    assert not [r for r in fake.requests if r.method == "DELETE"]

@@ -55,7 +55,7 @@ class SmcpGroup(click.Group):
         except (api.ApiError, config.ConfigError) as exc:
             click.echo(f"smcpctl: error: {exc}", err=True)
             raise click.exceptions.Exit(exit_code_for(exc)) from exc
-        except KeyboardInterrupt as exc:
+        except (KeyboardInterrupt, click.exceptions.Abort) as exc:
             click.echo("\nsmcpctl: interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from exc
 

@@ -193,11 +193,14 @@ def sandbox_up(count: int, name: str) -> dict[str, Any]:
     cmd = sandbox_cli("up", "--hosts", str(count), "--name", name, "--json")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
-        raise click.ClickException(f"sandbox up failed (exit {proc.returncode}): {' '.join(cmd[2:])}")
+        # The sandbox tool exits 2 for problems the user can fix (its message is above); keep that code.
+        click.echo(f"smcpctl: error: `smcpctl sandbox up` failed with exit code {proc.returncode}", err=True)
+        raise click.exceptions.Exit(common.EXIT_USAGE if proc.returncode == 2 else common.EXIT_API)
     try:
         return json.loads(proc.stdout)
     except ValueError as exc:
-        raise click.ClickException(f"sandbox up printed no JSON: {proc.stdout[:200]!r}") from exc
+        click.echo(f"smcpctl: error: `smcpctl sandbox up --json` printed no JSON: {proc.stdout[:200]!r}", err=True)
+        raise click.exceptions.Exit(common.EXIT_API) from exc
 
 
 def sandbox_down(name: str) -> int:
@@ -297,6 +300,8 @@ def up(sandbox_hosts: int | None, sandbox_name: str, port: int, db_url: str | No
     pid, started = start_api(port, db_url)
     if not started:
         port = state.port or port
+        if db_url and db_url != state.db_url:
+            click.echo(f"smcpctl: warning: --db-url ignored: the running API uses {state.db_url or 'SQLite'}", err=True)
     url = f"http://127.0.0.1:{port}"
     settings = st.settings()
     token = admin_token(url, settings)
@@ -358,7 +363,8 @@ def down(with_sandbox: bool, sandbox_names: tuple[str, ...]) -> None:
         state.save()
     click.echo("smcp-api stopped" if stopped else "smcp-api was not running")
     if failed:
-        raise click.ClickException(f"{failed} sandbox(es) could not be removed; see above")
+        click.echo(f"smcpctl: error: {failed} sandbox(es) could not be removed; see above", err=True)
+        raise click.exceptions.Exit(common.EXIT_API)
 
 
 def _forget_sandbox_hosts(url: str, names: list[str]) -> None:
