@@ -8,13 +8,12 @@
 #   is copied to .cache/ansible-test/ansible_collections/smcp/platform, given a throwaway git index there,
 #   and tested in place. tests/, api/, scripts/ and extensions/ are not collection content under test here
 #   (pytest, ruff and molecule cover them).
-# - Tools: ansible-test runs each sanity test in its own virtualenv under ~/.ansible/test/venv and
-#   bootstraps pip in it with a script from ci-files.testing.ansible.com, which is unreachable here.
-#   So HOME is pointed at .cache/ansible-test/home and a pip bootstrap that uses the interpreter's own
-#   ensurepip plus PyPI is placed where ansible-test looks for its cached copy. The tool pins are
-#   ansible-test's own (its requirements files); the venvs are cached, so only the first run downloads.
-# - ansible-test itself runs from .cache/ansible-test/venv (same ansible-core version as .venv plus the
-#   tools), so the project's pinned .venv is never modified.
+# - Tools: ansible-test (from .venv, same ansible-core) runs each sanity test in its own virtualenv under
+#   ~/.ansible/test/venv with its own pinned tools (pylint, voluptuous, pycodestyle, yamllint, ...) from PyPI,
+#   and bootstraps pip in them with a script from ci-files.testing.ansible.com, which is unreachable here.
+#   So HOME is pointed at .cache/ansible-test/home (the venvs are cached there: only the first run downloads,
+#   ~3.5 min; later runs ~40 s) and a pip bootstrap using the interpreter's ensurepip plus PyPI is placed
+#   where ansible-test looks for its cached get-pip copy. The project's .venv is never modified.
 # - Tests: every default sanity test on Python 3.11 (the controller; target Pythons other than the
 #   controller's are not installed in a form ansible-test can use) except those whose tool does not exist
 #   here: pslint (PowerShell), shellcheck (not packaged in the venv), changelog (no antsibull-changelog
@@ -30,7 +29,7 @@ CACHE=$ROOT/.cache/ansible-test
 COLL=$CACHE/ansible_collections/smcp/platform
 REQS=$("$ROOT/.venv/bin/python" -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_data", "requirements"))')
 
-# 2. pip bootstrap for ansible-test's per-test venvs (stands in for its get-pip download)
+# 1. pip bootstrap for ansible-test's per-test venvs (stands in for its get-pip download)
 export HOME=$CACHE/home
 mkdir -p "$HOME/.ansible/test/cache"
 pip_version=$(sed -n "s/^ *pip='\([0-9.]*\)',*$/\1/p" "$REQS/../../_internal/python_requirements.py" | head -n1)
@@ -52,7 +51,7 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", "--upgrade", *
 EOF
 done
 
-# 3. a fresh copy of the collection content with its own git index
+# 2. a fresh copy of the collection content with its own git index
 rm -rf "$COLL"
 mkdir -p "$COLL"
 git ls-files -co --exclude-standard -- galaxy.yml meta plugins roles playbooks docs README.md LICENSE \
@@ -71,7 +70,7 @@ mkdir -p "$(dirname "$ignore")"
 git -C "$COLL" init -q
 git -C "$COLL" add -A
 
-# 4. run
+# 3. run
 cd "$COLL"
 export PATH=$ROOT/.venv/bin:$PATH
 exec ansible-test sanity --python 3.11 --color no \
