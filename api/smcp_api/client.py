@@ -129,6 +129,11 @@ class Event:
         return data if isinstance(data, dict) else {}
 
     @property
+    def has_stdout(self) -> bool:
+        """True when the API sends the event's own output (then an empty string means: prints nothing)."""
+        return "stdout" in self.record or "stdout" in self.data
+
+    @property
     def stdout(self) -> str:
         out = self.record.get("stdout")
         if out is None:

@@ -96,6 +96,8 @@ def test_hosts_clusters_and_conflicts(env: Env, tmp_path: Path) -> None:
         assert added.exit_code == 0, added.output
     listed = env.run("host", "list", "-l", "suite=e2e")
     assert [line.split()[0] for line in listed.output.splitlines()[1:]] == ["e2e-1", "e2e-2"]
+    dup = env.run("host", "add", "e2e-1", "--address", "127.0.0.1", "--credential", "e2e-key")
+    assert dup.exit_code == common.EXIT_CONFLICT, dup.output
 
     spec = tmp_path / "cluster.yaml"
     spec.write_text(

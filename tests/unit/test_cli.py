@@ -421,3 +421,16 @@ def test_declined_confirmation_deletes_nothing(cfg: Path, fake: FakeApi) -> None
     result = CliRunner().invoke(cli, ["cluster", "delete", "demo"], obj=state, input="n\n")
     assert result.exit_code == common.EXIT_INTERRUPTED
     assert not [r for r in fake.requests if r.method == "DELETE"]
+
+
+def test_event_line_prefers_the_apis_stdout() -> None:
+    from smcp_api.cli.progress import event_line
+
+    with_out = {"counter": 1, "event": "runner_on_ok", "host": "h1", "stdout": "ok: [h1] => real", "data": {}}
+    silent = {"counter": 2, "event": "runner_on_start", "host": "h1", "stdout": "", "data": {}}
+    made_up = {"counter": 3, "event": "runner_on_ok", "host": "h1", "data": {"res": {"changed": True}}}
+    assert [event_line(api.Event(r["counter"], r["event"], r)) for r in (with_out, silent, made_up)] == [
+        "ok: [h1] => real",
+        None,
+        "changed: [h1]",
+    ]

@@ -215,9 +215,9 @@ def follow(
 
 
 def event_line(ev: Event) -> str | None:
-    """An ansible-playbook-like output line for an event (its own stdout when the API sends it)."""
-    if ev.stdout:
-        return ev.stdout
+    """The event's own output when the API sends it, else an ansible-playbook-like line made from it."""
+    if ev.has_stdout:
+        return ev.stdout or None
     data, host, task = ev.data, ev.host, ev.task or ev.data.get("task") or ""
     name = ev.event
     if name == "playbook_on_play_start":
