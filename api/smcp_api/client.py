@@ -18,6 +18,7 @@ import httpx
 JSON = dict[str, Any]
 DEFAULT_URL = "http://127.0.0.1:8780"
 API = "/api/v1"
+STREAM_READ_TIMEOUT = 60.0  # the API sends a keep-alive every 15 s; silence this long means a dead link
 FINISHED = frozenset({"successful", "failed", "canceled", "error"})
 
 
@@ -352,7 +353,7 @@ class SmcpClient:
                     f"{API}/jobs/{job_id}/events/stream",
                     headers=headers,
                     params={"after": last} if last else None,
-                    timeout=httpx.Timeout(30.0, read=None),
+                    timeout=httpx.Timeout(30.0, read=STREAM_READ_TIMEOUT),
                 ) as response:
                     if response.status_code in (404, 405, 501) and self._job_exists(job_id):
                         yield from self._poll_events(job_id, after=last)

@@ -434,3 +434,21 @@ def test_event_line_prefers_the_apis_stdout() -> None:
         None,
         "changed: [h1]",
     ]
+
+
+def test_stream_retries_after_a_connection_error(fake: FakeApi) -> None:
+    fake.jobs["j" * 32] = {"id": "j" * 32, "operation": "prepare_hosts"}
+    fake.final_status = "successful"
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events/stream"):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise httpx.ConnectError("connection reset", request=request)
+        return fake.handler(request)
+
+    slept: list[float] = []
+    c = api.SmcpClient(token=TOKEN, transport=httpx.MockTransport(flaky), sleep=slept.append)
+    assert [e.counter for e in c.stream_events("j" * 32)] == list(range(1, 11))
+    assert calls["n"] == 2 and slept == [0.5]
