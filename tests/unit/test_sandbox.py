@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
+import time
 
 import pytest
 import yaml
 from click.testing import CliRunner
 from smcp_api.cli import sandbox as cli
-from smcp_api.sandbox import guard, image, model, system
+from smcp_api.sandbox import aptcache, guard, image, model, system
 from smcp_api.sandbox.model import SandboxError, SandboxInfo
 
 
@@ -271,3 +273,41 @@ def test_cli_podman_missing(monkeypatch):
     result = CliRunner().invoke(cli.sandbox, ["status"])
     assert result.exit_code == 2
     assert "podman not found: install the host packages with `make setup`" in result.output
+
+
+# ---------------------------------------------------------------- cache process bookkeeping
+
+
+def test_pid_alive_treats_zombies_as_dead():
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert system.pid_alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while system.pid_alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not system.pid_alive(child.pid)  # a zombie until reaped below
+    finally:
+        child.wait()
+
+
+def test_stale_cache_pidfile_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMCP_STATE_DIR", str(tmp_path))
+    pidfile = aptcache.pidfile()
+    pidfile.parent.mkdir(parents=True)
+    pidfile.write_text(f"{os.getpid()}\n")  # alive, but not our apt-cacher-ng
+    assert aptcache.running_pid() is None
+    assert not pidfile.exists()
+    pidfile.write_text("garbage\n")
+    assert aptcache.running_pid() is None
+    assert not pidfile.exists()
+
+
+def test_cache_config_is_our_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMCP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SMCP_CACHE_DIR", str(tmp_path / "cache"))
+    conf = aptcache._config()
+    assert f"CacheDir: {tmp_path / 'cache' / 'apt-cacher-ng'}" in conf
+    assert f"SocketPath: {tmp_path / 'state' / 'apt-cacher-ng' / 'socket'}" in conf
+    assert "Port: 3142" in conf
+    assert aptcache.BACKEND == "http://deb.debian.org/debian/"

@@ -171,13 +171,12 @@ def network_names() -> list[str]:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (PID 1 on this machine does not reap orphans)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def cmdline(pid: int) -> list[str]:
