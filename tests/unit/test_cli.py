@@ -452,3 +452,15 @@ def test_stream_retries_after_a_connection_error(fake: FakeApi) -> None:
     c = api.SmcpClient(token=TOKEN, transport=httpx.MockTransport(flaky), sleep=slept.append)
     assert [e.counter for e in c.stream_events("j" * 32)] == list(range(1, 11))
     assert calls["n"] == 2 and slept == [0.5]
+
+
+def test_config_show_masks_and_set_checks_the_token(cfg: Path, fake: FakeApi) -> None:
+    state = common.State(transport=httpx.MockTransport(fake.handler))
+    bad = CliRunner().invoke(cli, ["config", "set", "--token", "smcp_wrong"], obj=state)
+    assert bad.exit_code == common.EXIT_API and not cfg.exists()
+    good = CliRunner().invoke(cli, ["config", "set", "--token", TOKEN], obj=state)
+    assert good.exit_code == 0, good.output
+    assert yaml.safe_load(cfg.read_text()) == {"token": TOKEN} and stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    shown = CliRunner().invoke(cli, ["config", "show", "-o", "json"], obj=common.State())
+    data = json.loads(shown.output)
+    assert TOKEN not in shown.output and data["token_from"] == str(cfg) and data["url_from"] == "default"

@@ -312,6 +312,8 @@ def up(sandbox_hosts: int | None, sandbox_name: str, port: int, db_url: str | No
     state.save()
     click.echo(f"smcp-api {'started' if started else 'already running'}: {url} (pid {pid}, log {logfile()})")
     click.echo(f"admin token stored in {settings.path} (0600)")
+    if os.environ.get("SMCP_TOKEN", token) != token or os.environ.get("SMCP_URL", url).rstrip("/") != url:
+        click.echo("smcpctl: warning: SMCP_TOKEN/SMCP_URL in the environment override the stored values", err=True)
     if not sandbox_hosts:
         return
     click.echo(f"sandbox {sandbox_name}: {sandbox_hosts} host(s)...")

@@ -41,6 +41,7 @@ def _register() -> None:
         resources.host,
         resources.credential,
         resources.token,
+        resources.config_group,
         jobs.job,
         local.up,
         local.down,

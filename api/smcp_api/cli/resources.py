@@ -9,7 +9,7 @@ import click
 import yaml
 
 from smcp_api import client as api
-from smcp_api.cli import common
+from smcp_api.cli import common, config
 from smcp_api.cli.jobs import JOB_COLUMNS, start_and_maybe_wait
 
 ROLES = ("etcd", "control_plane", "workers")
@@ -355,3 +355,39 @@ def token_delete(token_ref: str) -> None:
     target = common.resolve_ref("token", token_ref, common.client().list_tokens())
     common.client().delete_token(target["id"])
     click.echo(f"token {target['name']} deleted")
+
+
+# ------------------------------------------------------------------------------------------- config
+@click.group("config")
+def config_group() -> None:
+    """smcpctl's own settings (URL and token), kept in ~/.config/smcp/config.yaml (0600)."""
+
+
+@config_group.command("show")
+@common.output_option
+def config_show(output: str) -> None:
+    """Where the URL and token come from (the token itself is masked)."""
+    s = common.state().settings()
+    masked = f"{s.token[:9]}...{s.token[-4:]}" if s.token and len(s.token) > 16 else ("(set)" if s.token else None)
+    common.emit(
+        {"file": str(s.path), "url": s.url, "url_from": s.url_source, "token": masked, "token_from": s.auth_source},
+        output,
+    )
+
+
+@config_group.command("set")
+@click.option("--url", "new_url", help="API base URL to store.")
+@click.option("--token", "new_token", help="Bearer token to store (checked against the API first).")
+def config_set(new_url: str | None, new_token: str | None) -> None:
+    """Store a URL and/or token in the config file (mode 0600) after checking that they work."""
+    if not (new_url or new_token):
+        raise click.UsageError("give --url and/or --token")
+    s = common.state().settings()
+    url = (new_url or s.url).rstrip("/")
+    with api.SmcpClient(url, new_token or s.token, transport=common.state().transport) as c:
+        c.healthz()
+        if new_token:
+            c.list_hosts()  # any role may read: proves the token is valid
+    updates = {k: v for k, v in (("url", url if new_url else None), ("token", new_token)) if v}
+    config.save_file(s.path, updates)
+    click.echo(f"saved {', '.join(sorted(updates))} to {s.path}")
