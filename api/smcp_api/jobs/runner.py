@@ -145,7 +145,6 @@ def _envvars(services: Services, private_dir: Path) -> dict[str, str]:
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(private_dir / "facts"),
         "ANSIBLE_LOCAL_TEMP": str(private_dir / "tmp"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private_dir / "cp"),
     }
     cfg = settings.resolved_ansible_config()
     if cfg:
@@ -198,7 +197,7 @@ def run_job(services: Services, job_id: str, flag: threading.Event) -> None:
             session.expunge(job)
             files = inventory.build(session, job, services.vault, private_dir)
         sink = EventSink(services, job_id, sanitize.secret_fragments(files.secrets))
-        for sub in ("facts", "tmp", "cp"):
+        for sub in ("facts", "tmp"):
             (private_dir / sub).mkdir(mode=0o700, exist_ok=True)
         if not (collection_dir(services.settings) / "playbooks").is_dir():
             raise RuntimeError(
