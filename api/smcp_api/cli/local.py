@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -296,20 +297,24 @@ def register_sandbox(c: api.SmcpClient, info: dict[str, Any]) -> list[dict[str, 
 def up(sandbox_hosts: int | None, sandbox_name: str, port: int, db_url: str | None) -> None:
     """Start the API locally (idempotent), store its admin token in the config, optionally add sandbox hosts."""
     st = common.state()
-    state = LocalState.load()
-    pid, started = start_api(port, db_url)
-    if not started:
-        port = state.port or port
-        if db_url and db_url != state.db_url:
-            click.echo(f"smcpctl: warning: --db-url ignored: the running API uses {state.db_url or 'SQLite'}", err=True)
-    url = f"http://127.0.0.1:{port}"
+    api_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(api_dir() / "up.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two `up` at once: the second waits, then reuses the first's API
+        state = LocalState.load()
+        pid, started = start_api(port, db_url)
+        if not started:
+            port = state.port or port
+            if db_url and db_url != state.db_url:
+                used = state.db_url or "SQLite"
+                click.echo(f"smcpctl: warning: --db-url ignored: the running API uses {used}", err=True)
+        url = f"http://127.0.0.1:{port}"
+        state.pid, state.port, state.url = pid, port, url
+        if started:
+            state.db_url = db_url
+        state.save()
     settings = st.settings()
     token = admin_token(url, settings)
     config.save_file(settings.path, {"url": url, "token": token})
-    state.pid, state.port, state.url = pid, port, url
-    if started:
-        state.db_url = db_url
-    state.save()
     click.echo(f"smcp-api {'started' if started else 'already running'}: {url} (pid {pid}, log {logfile()})")
     click.echo(f"admin token stored in {settings.path} (0600)")
     if os.environ.get("SMCP_TOKEN", token) != token or os.environ.get("SMCP_URL", url).rstrip("/") != url:
