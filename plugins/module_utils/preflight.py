@@ -109,6 +109,20 @@ PORT_OWNERS = {
     10259: "kube-scheduler",
 }
 
+# Process names (comm, 15 chars max) of the components that own those ports in an smcp cluster.
+EXPECTED_OWNERS = {
+    6443: ("kube-apiserver",),
+    2379: ("etcd",),
+    2380: ("etcd",),
+    10250: ("kubelet",),
+    10256: ("kube-proxy",),
+    10257: ("kube-controller",),
+    10259: ("kube-scheduler",),
+}
+
+# Written by smcp (host_prep) on every host it prepares: the name of the cluster the host belongs to.
+CLUSTER_MARKER = "/etc/smcp/cluster"
+
 # cgroup controllers the kubelet requires.
 REQUIRED_CGROUP_V1 = ("cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids")
 REQUIRED_CGROUP_V2 = ("cpu", "cpuset", "memory", "pids")
@@ -151,7 +165,7 @@ _TIME_ERROR = 5
 class Problem(object):
     """One finding of one check: what is wrong, what was found and needed, and the fix."""
 
-    __slots__ = ("check", "what", "found", "need", "fix", "severity")
+    __slots__ = ("check", "fix", "found", "need", "severity", "what")
 
     def __init__(self, check, what, found="", need="", fix="", severity=FAILURE):
         # type: (str, str, object, object, str, str) -> None
@@ -354,7 +368,7 @@ def parse_route(text):
             continue
         flags = int(fields[3], 16)
         dest, mask = _hex_ip(fields[1], False), _hex_ip(fields[7], False)
-        if flags & 0x2 or mask == "0.0.0.0":
+        if flags & 0x2 or mask == "0.0.0.0":  # noqa: S104 - the default route, not a bind
             continue
         net = str(ipaddress.IPv4Network("%s/%s" % (dest, mask), strict=False))
         if net not in networks:
@@ -628,8 +642,12 @@ def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
     owners = view.socket_owners(set(item["inode"] for item in busy)) if busy else {}
     conflicts = {}
     for item in busy:
-        owner = owners.get(item["inode"], "unknown process")
-        entry = "%s (%s:%d)" % (owner, item["address"], item["port"])
+        owner = owners.get(item["inode"], "")
+        entry = {
+            "process": owner.split("[")[0] if owner else "unknown process",
+            "pid": int(owner.split("[")[1].rstrip("]")) if owner else 0,
+            "address": "%s:%d" % (item["address"], item["port"]),
+        }
         conflicts.setdefault(str(item["port"]), [])
         if entry not in conflicts[str(item["port"])]:
             conflicts[str(item["port"])].append(entry)
@@ -650,6 +668,7 @@ def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
     runtime_found = ["%s/%s" % (d, b) for b in RUNTIME_BINARIES for d in BIN_DIRS if view.exists("%s/%s" % (d, b))]
     runtime_found += ["process %s" % n for n in RUNTIME_PROCESSES if n in names]
     facts["existing"] = {"kubernetes": kube_found, "container_runtime": runtime_found}
+    facts["smcp_cluster"] = _strip(view.read(CLUSTER_MARKER)) or None
     return facts
 
 
@@ -695,7 +714,7 @@ def evaluate(facts, settings):
     # type: (dict, dict) -> list
     """Run every node check over ``facts``; return Problems (warn_only already applied).
 
-    ``settings`` keys: roles, node_ip, node_ip_addresses, expected_hostname, sandbox,
+    ``settings`` keys: roles, node_ip, node_ip_addresses, expected_hostname, cluster_name, sandbox,
     min_cpus, min_memory_mb, min_disk_mb, extra_ports, warn_only.
     """
     roles = list(settings.get("roles") or ())
@@ -716,7 +735,7 @@ def _check_os(facts, settings, roles, sandbox):
                 "operating system not supported",
                 found=name,
                 need=supported_os_text(),
-                fix="install a supported release, or downgrade with preflight_warn_only: [os_supported] at your own risk",
+                fix="install a supported release (or accept the risk: preflight_warn_only: [os_supported])",
             )
         ]
     if not osf.get("tested"):
@@ -1091,17 +1110,38 @@ def _usable(addresses):
     return result
 
 
+def _is_member(facts, settings):
+    # type: (dict, dict) -> bool
+    """The host already belongs to this smcp cluster (its marker names smcp_cluster_name)."""
+    marker = facts.get("smcp_cluster")
+    return bool(marker) and marker == settings.get("cluster_name")
+
+
+def _describe_holder(holder):
+    # type: (object) -> str
+    if isinstance(holder, dict):
+        pid = holder.get("pid")
+        return "%s%s (%s)" % (holder.get("process", "?"), "[%s]" % pid if pid else "", holder.get("address", "?"))
+    return str(holder)
+
+
 def _check_ports(facts, settings, roles, sandbox):
     wanted = required_ports(roles, settings.get("extra_ports"))
+    member = _is_member(facts, settings)
     problems = []
     for port in wanted:
         holders = (facts.get("port_conflicts") or {}).get(str(port))
+        if holders and member:
+            # a re-run on a node of this cluster: its own components hold their ports
+            holders = [
+                h for h in holders if not (isinstance(h, dict) and h.get("process") in EXPECTED_OWNERS.get(port, ()))
+            ]
         if holders:
             problems.append(
                 Problem(
                     "ports",
                     "TCP port %d (%s) is already in use" % (port, PORT_OWNERS.get(port, "needed by the node's roles")),
-                    found=", ".join(holders),
+                    found=", ".join(_describe_holder(h) for h in holders),
                     need="port %d free" % port,
                     fix="stop or move the service listening on it",
                 )
@@ -1127,14 +1167,26 @@ def _check_pkg_lock(facts, settings, roles, sandbox):
 def _check_existing(facts, settings, roles, sandbox):
     existing = facts.get("existing") or {}
     problems = []
-    if existing.get("kubernetes"):
+    marker = facts.get("smcp_cluster")
+    cluster = settings.get("cluster_name")
+    if marker and cluster and marker != cluster:
+        problems.append(
+            Problem(
+                "existing_install",
+                "the host already belongs to another smcp cluster",
+                found="%s names cluster %r" % (CLUSTER_MARKER, marker),
+                need="cluster %r or a fresh host" % cluster,
+                fix="remove the host from cluster %r first (reset), or correct smcp_cluster_name" % marker,
+            )
+        )
+    elif existing.get("kubernetes") and not _is_member(facts, settings):
         problems.append(
             Problem(
                 "existing_install",
                 "an existing Kubernetes or etcd installation was found",
                 found=", ".join(existing["kubernetes"]),
-                need="a host without Kubernetes",
-                fix="remove it (playbook smcp.platform.reset or kubeadm reset), or add the node with the scale playbook",
+                need="a host without Kubernetes (or one smcp prepared for this cluster: %s)" % CLUSTER_MARKER,
+                fix="remove it first (kubeadm reset; etcd: stop it and remove its data directory)",
             )
         )
     if existing.get("container_runtime"):

@@ -46,6 +46,13 @@ options:
         C(hostname) check validates this name and only warns if the current hostname differs.
       - When not set, the current hostname is validated.
     type: str
+  cluster_name:
+    description:
+      - The cluster the host is meant for (normally C(smcp_cluster_name)).
+      - A host whose marker file C(/etc/smcp/cluster) names this cluster is already a member (a re-run):
+        its Kubernetes and etcd installation, and the ports its own components hold, are then expected.
+        A marker naming another cluster is a failure of C(existing_install).
+    type: str
   sandbox:
     description:
       - The host is an smcp sandbox host sharing the machine's kernel (C(smcp_sandbox)). Swap, memory and clock
@@ -182,7 +189,7 @@ preflight:
       elements: dict
     facts:
       description: The collected facts (os, arch, cpus, memory_mb, swap, disk, cgroup, kernel, time_sync, hostname,
-        addresses, networks, listening_ports, port_conflicts, pkg_locks, existing).
+        addresses, networks, listening_ports, port_conflicts, pkg_locks, existing, smcp_cluster).
       type: dict
 """
 
@@ -200,6 +207,7 @@ ARGUMENT_SPEC = dict(
     node_ip=dict(type="str", required=True),
     roles=dict(type="list", elements="str", choices=list(NODE_ROLES), default=[]),
     expected_hostname=dict(type="str"),
+    cluster_name=dict(type="str"),
     sandbox=dict(type="bool", default=False),
     min_cpus=dict(type="dict", default={}),
     min_memory_mb=dict(type="dict", default={}),

@@ -296,16 +296,36 @@ def test_node_ip_not_on_an_interface_and_names():
     assert problems_of(facts, node_ip="::1") == []
 
 
+def holder(process: str, pid: int, address: str) -> dict:
+    return {"process": process, "pid": pid, "address": address}
+
+
 def test_ports_in_use_only_for_the_roles_ports():
     facts = good_facts()
-    facts["port_conflicts"] = {"6443": ["haproxy[812] (0.0.0.0:6443)"], "2379": ["etcd[90] (127.0.0.1:2379)"]}
+    facts["port_conflicts"] = {
+        "6443": [holder("haproxy", 812, "0.0.0.0:6443")],
+        "2379": [holder("etcd", 90, "127.0.0.1:2379")],
+    }
     problems = problems_of(facts, roles=["control_plane"])
     p = only(problems, "ports")
-    assert "6443 (kube-apiserver)" in p.what and "haproxy[812]" in p.found
+    assert "6443 (kube-apiserver)" in p.what and p.found == "haproxy[812] (0.0.0.0:6443)"
     assert len(problems_of(facts, roles=["control_plane", "etcd"])) == 2
     assert problems_of(facts, roles=["worker"]) == []
-    facts["port_conflicts"] = {"9100": ["node_exporter[5] (:::9100)"]}
+    facts["port_conflicts"] = {"9100": [holder("node_exporter", 5, ":::9100")]}
     only(problems_of(facts, roles=["worker"], extra_ports=[9100]), "ports")
+
+
+def test_ports_held_by_own_components_are_expected_on_members_only():
+    facts = good_facts()
+    facts["port_conflicts"] = {
+        "2379": [holder("etcd", 90, "10.0.0.11:2379")],
+        "2380": [holder("etcd", 90, "10.0.0.11:2380")],
+    }
+    assert len(problems_of(facts, roles=["etcd"], cluster_name="prod")) == 2  # no marker: a foreign etcd
+    facts["smcp_cluster"] = "prod"
+    assert problems_of(facts, roles=["etcd"], cluster_name="prod") == []
+    facts["port_conflicts"]["2379"].append(holder("haproxy", 7, "0.0.0.0:2379"))
+    assert only(problems_of(facts, roles=["etcd"], cluster_name="prod"), "ports").found == "haproxy[7] (0.0.0.0:2379)"
 
 
 def test_required_ports_table():
@@ -327,6 +347,17 @@ def test_existing_kubernetes_fails_runtime_warns():
     assert "admin.conf" in only(problems_of(facts), "existing_install").found
     facts["existing"] = {"kubernetes": [], "container_runtime": ["/usr/bin/dockerd"]}
     only(problems_of(facts), "existing_install", pf.WARNING)
+
+
+def test_existing_install_of_this_cluster_is_expected_another_cluster_fails():
+    facts = good_facts()
+    facts["existing"] = {"kubernetes": ["process etcd", "/var/lib/etcd/member"], "container_runtime": []}
+    facts["smcp_cluster"] = "prod"
+    assert problems_of(facts, cluster_name="prod") == []
+    p = only(problems_of(facts, cluster_name="staging"), "existing_install")
+    assert "another smcp cluster" in p.what and "'prod'" in p.found and "'staging'" in p.need
+    facts["existing"]["kubernetes"] = []
+    only(problems_of(facts, cluster_name="staging"), "existing_install")  # even a bare marker
 
 
 def test_missing_facts_fail_closed():
@@ -524,12 +555,15 @@ def test_collect_on_a_broken_fake_host(fake_root):
     write(fake_root, "/proc/200/comm", "kubelet\n")
     write(fake_root, "/etc/kubernetes/admin.conf", "x")
     write(fake_root, "/usr/bin/containerd", "")
+    write(fake_root, "/etc/smcp/cluster", "other\n")
     # a socket on 6635 held by pid 300
     write(fake_root, "/proc/300/comm", "haproxy\n")
     (fake_root / "proc/300/fd").mkdir(parents=True)
     os.symlink("socket:[1111]", fake_root / "proc/300/fd/3")
     host = FakeHost(fake_root, cpus=1, clock="unsynchronized", locks={"/var/lib/dpkg/lock-frontend": 0})
-    result = pf.run_preflight(host, settings(node_ip="10.9.9.9", extra_ports=[6635], roles=["control_plane"]))
+    result = pf.run_preflight(
+        host, settings(node_ip="10.9.9.9", extra_ports=[6635], roles=["control_plane"], cluster_name="prod")
+    )
     failed = {item["id"] for item in result["failures"]}
     warned = {item["id"] for item in result["warnings"]}
     assert failed == {
@@ -548,6 +582,12 @@ def test_collect_on_a_broken_fake_host(fake_root):
     assert {"kernel_br_netfilter", "ip_forward", "time_sync", "cgroup", "existing_install"} <= warned
     ports = next(item for item in result["failures"] if item["id"] == "ports")
     assert "haproxy[300] (0.0.0.0:6635)" in ports["found"]
+    assert result["facts"]["smcp_cluster"] == "other"
+    assert result["facts"]["port_conflicts"] == {
+        "6635": [{"process": "haproxy", "pid": 300, "address": "0.0.0.0:6635"}]
+    }
+    existing = next(item for item in result["failures"] if item["id"] == "existing_install")
+    assert "cluster 'other'" in existing["found"]
     assert result["checks"]["time_sync"] == "warning" and result["checks"]["disk"] == "ok"
     assert all(item["msg"].startswith(f"[{item['id']}] ") for item in result["failures"])
 
