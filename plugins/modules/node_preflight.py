@@ -49,7 +49,7 @@ options:
   cluster_name:
     description:
       - The cluster the host is meant for (normally C(smcp_cluster_name)).
-      - A host whose marker file C(/etc/smcp/cluster) names this cluster is already a member (a re-run):
+      - A host whose marker file C(/etc/smcp/cluster) names this cluster is already a member (a re-run);
         its Kubernetes and etcd installation, and the ports its own components hold, are then expected.
         A marker naming another cluster is a failure of C(existing_install).
     type: str
