@@ -161,7 +161,8 @@ class JobProgress:
             (self.job_id, "bold cyan"),
             f"  {self.operation}  ",
             (status, "yellow" if status in ("pending", "running") else "bold"),
-            f"  tasks started: {self.tasks}  elapsed: {self.elapsed()}",
+            f"  hosts: {len(self.hosts)}  tasks started: {self.tasks}  elapsed: {self.elapsed()}",
+            (f"  hosts failing: {len(self.failed_hosts())}", "bold red") if self.failed_hosts() else "",
         )
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("HOST")
