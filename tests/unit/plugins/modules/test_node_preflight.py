@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.smcp.platform.plugins.module_utils import preflight as pf
 from ansible_collections.smcp.platform.plugins.modules import node_preflight
@@ -98,3 +99,11 @@ def test_real_run_preflight_on_this_machine(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["changed"] is False
     assert set(result["preflight"]["checks"]) == set(pf.NODE_CHECK_IDS)
+
+
+def test_documentation_is_yaml_and_matches_the_argument_spec():
+    doc = yaml.safe_load(node_preflight.DOCUMENTATION)
+    yaml.safe_load(node_preflight.EXAMPLES)
+    yaml.safe_load(node_preflight.RETURN)
+    assert set(doc["options"]) == set(node_preflight.ARGUMENT_SPEC)
+    assert doc["attributes"]["check_mode"]["support"] == "full"
