@@ -18,7 +18,6 @@ are tested with ``F_GETLK`` (never created, never locked).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import ipaddress
 import os
 import re
@@ -150,7 +149,8 @@ KUBERNETES_PROCESSES = ("kubelet", "kube-apiserver", "etcd", "k3s-server", "k3s-
 RUNTIME_BINARIES = ("containerd", "dockerd", "crio")
 RUNTIME_PROCESSES = ("containerd", "dockerd", "crio")
 BIN_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/usr/local/sbin", "/opt/bin")
-TIME_DAEMONS = ("chronyd", "systemd-timesyncd", "ntpd", "openntpd", "timesyncd")
+# /proc/<pid>/comm holds at most 15 characters: systemd-timesyncd shows as systemd-timesyn.
+TIME_DAEMONS = ("chronyd", "systemd-timesyn", "ntpd", "openntpd", "timesyncd")
 
 # RFC 1123 DNS label; Kubernetes node names are lower-case subdomains of such labels.
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -492,7 +492,7 @@ class HostView(object):
         # type: () -> str
         """``synchronized``, ``unsynchronized`` or ``unknown`` from adjtimex(2) (read-only, modes=0)."""
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            libc = ctypes.CDLL(None, use_errno=True)  # the running interpreter's libc
             buf = ctypes.create_string_buffer(512)
             state = libc.adjtimex(buf)
         except (OSError, AttributeError):
@@ -1068,7 +1068,7 @@ def _check_node_ip(facts, settings, roles, sandbox):
     resolved = list(settings.get("node_ip_addresses") or ())
     local = set(facts.get("addresses") or ())
     try:
-        ipaddress.ip_address(node_ip)
+        node_ip = str(ipaddress.ip_address(node_ip))
         is_ip = True
     except ValueError:
         is_ip = False

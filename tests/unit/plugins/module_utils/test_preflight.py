@@ -294,6 +294,7 @@ def test_node_ip_not_on_an_interface_and_names():
     p = only(problems_of(facts, node_ip="cp1.example", node_ip_addresses=["10.0.0.11"]), "node_ip")
     assert p.fix == "set smcp_node_ip to 10.0.0.11"
     assert problems_of(facts, node_ip="::1") == []
+    assert problems_of(facts, node_ip="0:0:0:0:0:0:0:1") == []  # compared as addresses, not text
 
 
 def holder(process: str, pid: int, address: str) -> dict:
@@ -516,6 +517,7 @@ def fake_root(tmp_path):
     write(tmp_path, "/proc/net/tcp6", "  sl  local_address\n")
     write(tmp_path, "/proc/1/comm", "systemd\n")
     write(tmp_path, "/proc/200/comm", "chronyd\n")
+    write(tmp_path, "/proc/201/comm", "systemd-timesyn\n")  # comm is cut at 15 characters
     return tmp_path
 
 
@@ -531,7 +533,7 @@ def test_collect_and_run_on_a_healthy_fake_host(fake_root):
         "controllers": ["cpu", "cpuset", "hugetlb", "io", "memory", "pids"],
     }
     assert facts["kernel"]["overlay"] and facts["kernel"]["br_netfilter"]
-    assert facts["time_sync"]["daemons"] == ["chronyd"]
+    assert facts["time_sync"]["daemons"] == ["chronyd", "systemd-timesyn"]
     assert "10.0.0.11" in facts["addresses"] and "fd00::2" in facts["addresses"]
     assert facts["networks"] == ["10.0.0.0/24", "192.168.0.0/16", "fd00::/64"]
     assert facts["listening_ports"] == [2384, 6635]
@@ -553,6 +555,7 @@ def test_collect_on_a_broken_fake_host(fake_root):
     write(fake_root, "/proc/sys/net/ipv4/ip_forward", "0\n")
     write(fake_root, "/proc/sys/kernel/hostname", "CP_1\n")
     write(fake_root, "/proc/200/comm", "kubelet\n")
+    write(fake_root, "/proc/201/comm", "sshd\n")  # no time daemon: host_prep installs chrony
     write(fake_root, "/etc/kubernetes/admin.conf", "x")
     write(fake_root, "/usr/bin/containerd", "")
     write(fake_root, "/etc/smcp/cluster", "other\n")
