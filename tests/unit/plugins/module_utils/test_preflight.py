@@ -651,3 +651,45 @@ def test_real_host_view_reads_this_machine():
     facts = pf.collect(view, ["/"], [])
     assert facts["memory_mb"] > 0 and "/" in facts["disk"]
     assert fcntl.F_GETLK  # the lock test relies on it
+
+
+# One failing scenario per node check id: guards that every id (including ones added later) has a failure path.
+FAILING = {
+    "os_supported": lambda f: f["os"].update(supported=False),
+    "arch": lambda f: f.update(arch="s390x"),
+    "cpu": lambda f: f.update(cpus=1),
+    "memory": lambda f: f.update(memory_mb=900),
+    "disk": lambda f: f["disk"]["/"].update(free_mb=10),
+    "swap": lambda f: f["swap"].update(total_mb=512, devices=["/swap.img"]),
+    "cgroup": lambda f: f["cgroup"].update(controllers=["cpu"]),
+    "kernel_overlay": lambda f: f["kernel"].update(overlay=False, overlay_module=False),
+    "kernel_br_netfilter": lambda f: f["kernel"].update(br_netfilter=False, br_netfilter_module=False),
+    "ip_forward": lambda f: f["kernel"].update(ip_forward=None),
+    "time_sync": lambda f: f["time_sync"].update(state="unsynchronized"),
+    "hostname": lambda f: f.update(hostname="My_Host"),
+    "node_ip": lambda f: f.update(addresses=["127.0.0.1"]),
+    "ports": lambda f: f.update(port_conflicts={"10250": [{"process": "nginx", "pid": 9, "address": "0.0.0.0:10250"}]}),
+    "pkg_lock": lambda f: f.update(pkg_locks={"/var/lib/rpm/.rpm.lock": "dnf[77]"}),
+    "existing_install": lambda f: f["existing"].update(kubernetes=["/usr/bin/kubelet"]),
+}
+
+
+def test_every_node_check_id_has_a_failure_scenario():
+    assert set(FAILING) == set(pf.NODE_CHECK_IDS)
+
+
+@pytest.mark.parametrize("check", sorted(FAILING))
+def test_failure_path_and_warn_only_downgrade(check):
+    facts = good_facts()
+    FAILING[check](facts)
+    failed = problems_of(facts)
+    assert {p.check for p in failed} == {check} and all(p.severity == pf.FAILURE for p in failed)
+    assert all(p.message("n1").startswith(f"n1: [{check}] ") and "; fix: " in p.message() for p in failed)
+    downgraded = problems_of(good_facts_with(FAILING[check]), warn_only=[check])
+    assert downgraded and all(p.severity == pf.WARNING for p in downgraded)
+
+
+def good_facts_with(mutate) -> dict:
+    facts = good_facts()
+    mutate(facts)
+    return facts

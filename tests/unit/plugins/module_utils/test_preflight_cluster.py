@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.smcp.platform.plugins.module_utils import preflight_cluster as pc
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import CLUSTER_CHECK_IDS
 
 GROUPS = {
     "etcd": ["cp1", "cp2", "cp3"],
@@ -189,3 +190,32 @@ def test_report_warn_only_downgrades_node_and_cluster_checks():
 def test_parse_cidrs_accepts_lists():
     nets, problems = pc.parse_cidrs(["10.244.0.0/16", "fd00::/56"], "pod_cidr", "smcp_pod_cidr")
     assert [str(n) for n in nets] == ["10.244.0.0/16", "fd00::/56"] and problems == []
+
+
+def _scenario(check: str) -> dict:
+    """Report of a cluster that fails exactly ``check``."""
+    results, groups, settings = healthy(), dict(GROUPS), dict(SETTINGS)
+    if check == "duplicate_hostname":
+        results["w1"]["node_name"] = "cp2"
+    elif check == "duplicate_ip":
+        results["w1"]["node_ip"] = "10.0.0.2"
+    elif check == "etcd_count":
+        groups["etcd"] = ["cp1", "cp2"]
+    elif check == "control_plane_present":
+        groups["control_plane"] = []
+    elif check == "pod_cidr":
+        settings["pod_cidr"] = "10.244.0.0/30"
+    elif check == "service_cidr":
+        settings["service_cidr"] = "10.96.0.0/31"
+    elif check == "cidr_overlap":
+        settings["service_cidr"] = "10.244.0.0/20"
+    elif check == "unreachable":
+        results["w1"] = None
+    return pc.build_report(results, groups, settings)
+
+
+@pytest.mark.parametrize("check", sorted(CLUSTER_CHECK_IDS))
+def test_every_cluster_check_id_has_a_failure_path(check):
+    report = _scenario(check)
+    assert report["failed"] and {p["id"] for p in report["problems"]} == {check}
+    assert all(f"[{check}] " in line for line in report["failures"])
