@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +35,20 @@ from smcp_api.sandbox.model import (
     validate_hosts,
     validate_name,
 )
-from smcp_api.sandbox.system import lock_path, locked, podman, podman_json, preflight, run, sandbox_root, used_networks
+from smcp_api.sandbox.system import (
+    inotify_headroom,
+    lock_path,
+    locked,
+    podman,
+    podman_json,
+    preflight,
+    run,
+    sandbox_root,
+    used_networks,
+)
 
 LABEL = "smcp.sandbox"
-BOOT_TIMEOUT = 180.0
+BOOT_TIMEOUT = 120.0
 SSH_TIMEOUT = 30.0
 
 
@@ -166,6 +177,7 @@ def _up(
         _save(info)
         prog.step("egress guard")
         guard.sync([*_all_states(exclude=name), info])
+        inotify_headroom(count, prog.step)
     with locked("image"):
         prog.step("base image")
         info.image, built = image.ensure(prog.step)
@@ -337,27 +349,53 @@ def _start_host(info: SandboxInfo, host: Host) -> Host:
 def _wait_host(info: SandboxInfo, host: Host) -> Host:
     deadline = time.monotonic() + BOOT_TIMEOUT
     state = ""
+    tries = 0
     while time.monotonic() < deadline:
-        proc = podman(
-            "exec", host.container, "systemctl", "is-system-running", "--wait", check=False, timeout=BOOT_TIMEOUT
-        )
-        state = proc.stdout.strip()
-        if state in ("running", "degraded"):
+        left = max(deadline - time.monotonic(), 1.0)
+        try:
+            proc = podman("exec", host.container, "systemctl", "is-system-running", "--wait", check=False, timeout=left)
+        except subprocess.TimeoutExpired:
+            state = "still starting"
+            continue
+        out, err = proc.stdout.strip(), proc.stderr.strip()
+        if out in ("running", "degraded"):
             break
-        time.sleep(0.2)
+        state = out or (err.splitlines()[-1] if err else f"exit code {proc.returncode}")
+        tries += 1
+        if tries % 10 == 0:
+            _check_boot(host)
+        time.sleep(0.3)
     else:
         raise SandboxError(
-            f"host {host.name} did not boot (systemd says {state!r}): see `podman logs {host.container}`"
+            f"host {host.name} did not boot in {BOOT_TIMEOUT:.0f} s ({state}): see `podman logs {host.container}`"
         )
     deadline = time.monotonic() + SSH_TIMEOUT
     err = ""
     while time.monotonic() < deadline:
-        proc = run([*ssh_command(info, host), "true"], check=False, timeout=SSH_TIMEOUT)
+        try:
+            proc = run([*ssh_command(info, host), "true"], check=False, timeout=SSH_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            err = "ssh timed out"
+            continue
         if proc.returncode == 0:
             return host
         err = proc.stderr.strip()
         time.sleep(0.3)
     raise SandboxError(f"ssh to {host.name} ({host.ip}) failed: {err}; see `podman logs {host.container}`")
+
+
+def _check_boot(host: Host) -> None:
+    """Fail early when a host's systemd gave up (it freezes instead of exiting) or the container stopped."""
+    current = _inspect(host.container)
+    state = (current or {}).get("State") or {}
+    logs = podman("logs", "--tail", "20", host.container, check=False)
+    text = logs.stdout + logs.stderr
+    if not (isinstance(state, dict) and state.get("Running")) or "Freezing execution" in text:
+        last = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
+        raise SandboxError(
+            f"host {host.name} failed to boot ({last or 'container stopped'}): see `podman logs {host.container}`"
+            " and docs/sandbox.md (limits)"
+        )
 
 
 def ssh_command(info: SandboxInfo, host: Host) -> list[str]:

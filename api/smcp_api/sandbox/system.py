@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from smcp_api import paths
@@ -185,3 +185,46 @@ def cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 8  # systemd 5, dbus-daemon 1, systemd-logind 1, + 1 spare (measured on a booted host)
+
+
+def inotify_in_use(uid: int = 0) -> int:
+    """inotify instances held by processes of uid (rootful containers all count against root)."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == "anon_inode:inotify":
+                        count += 1
+        except OSError:
+            continue
+    return count
+
+
+def inotify_headroom(hosts: int, log: Callable[[str], None]) -> None:
+    """Make room for the hosts' systemd inotify instances (the default limit, 128, fits ~16 hosts machine-wide).
+
+    Raises fs.inotify.max_user_instances (runtime only, never lowered) when it is too low; with
+    SMCP_SANDBOX_NO_SYSCTL=1 it fails with the command to run instead.
+    """
+    limit = int(INOTIFY_LIMIT.read_text())
+    used = inotify_in_use()
+    need = used + hosts * INOTIFY_PER_HOST + 16
+    if need <= limit:
+        return
+    new = max(512, -(-need // 256) * 256)
+    if os.environ.get("SMCP_SANDBOX_NO_SYSCTL"):
+        raise SandboxError(
+            f"too few inotify instances for {hosts} more hosts (fs.inotify.max_user_instances={limit}, {used} in use):"
+            f" run `sysctl -w fs.inotify.max_user_instances={new}` or take other sandboxes down"
+        )
+    INOTIFY_LIMIT.write_text(f"{new}\n")
+    log(f"raised fs.inotify.max_user_instances {limit} -> {new} ({used} in use; {hosts} hosts need ~{hosts * 8})")
