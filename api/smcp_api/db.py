@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_GATE_TIMEOUT = 30.0
 
 
 def make_engine(url: str) -> Engine:
@@ -36,10 +38,28 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
+        # One transaction at a time, queued on a Python lock (woken at once) rather than on SQLite's busy handler
+        # (sleeps up to 100 ms per retry: a long latency tail under concurrent clients). No owner thread (a
+        # session may be closed by another thread than the one that began it); a timeout, never a deadlock.
+        gate = threading.Lock()
+
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
-            # IMMEDIATE: take the write lock up front, so two writers never dead-end on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            held = gate.acquire(timeout=SQLITE_GATE_TIMEOUT)
+            conn.info["smcp_gate"] = held
+            try:
+                # IMMEDIATE: take the write lock up front, so two writers never dead-end on a lock upgrade.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn)
+                raise
+
+        def _release(conn: sa.Connection) -> None:
+            if conn.info.pop("smcp_gate", False):
+                gate.release()
+
+        sa.event.listen(engine, "commit", _release)
+        sa.event.listen(engine, "rollback", _release)
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

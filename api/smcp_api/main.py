@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         services = build_services(settings)
         recover_interrupted(services)
         services.bootstrap_token = _bootstrap_admin(services)
-        if start_worker:
+        if start_worker and settings.workers > 0:
             services.worker = Worker(services)
             services.worker.start()
         app.state.smcp = services

@@ -31,9 +31,9 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         default=4,
-        ge=1,
+        ge=0,
         le=64,
-        description="Jobs run at the same time (thread pool size).",
+        description="Jobs run at the same time (thread pool size); 0 = no in-process worker (jobs stay pending).",
     )
     collections_path: Path | None = Field(
         default=None,
