@@ -188,10 +188,7 @@ def _up(
     pubkeys = _keys(info)
     info.known_hosts.write_text(known_hosts_text(hosts, pubkeys))
     info.inventory.write_text(inventory_yaml(info))
-    prog.start("starting hosts", count)
-    with ThreadPoolExecutor(max_workers=min(count, 16)) as pool:
-        for host in pool.map(lambda h: _start_host(info, h), hosts):
-            prog.advance(host.name)
+    _start_hosts(info, prog)
     prog.start("waiting for boot and ssh", count)
     with ThreadPoolExecutor(max_workers=min(count, 16)) as pool:
         for host in pool.map(lambda h: _wait_host(info, h), hosts):
@@ -323,27 +320,69 @@ def _inspect(container: str) -> dict[str, object] | None:
     return data[0] if data else None
 
 
-def _start_host(info: SandboxInfo, host: Host) -> Host:
-    labels = {LABEL: info.name, "smcp.ip": host.ip, "smcp.image": info.image, "smcp.files": _files_digest(info, host)}
-    current = _inspect(host.container)
-    if current is not None:
-        config = current.get("Config") or {}
-        have = config.get("Labels") or {} if isinstance(config, dict) else {}
-        state = current.get("State") or {}
-        if all(have.get(k) == v for k, v in labels.items()):
-            if isinstance(state, dict) and not state.get("Running"):
-                podman("start", host.container)
-            return host
-        podman("rm", "-f", "-v", "--time", "0", host.container)
+def _start_hosts(info: SandboxInfo, prog: Progress) -> None:
+    """Create what is missing, recreate what differs, start what is stopped: each phase in parallel."""
+    wanted = {
+        h.container: {LABEL: info.name, "smcp.ip": h.ip, "smcp.image": info.image, "smcp.files": _files_digest(info, h)}
+        for h in info.hosts
+    }
+    existing = {
+        c["Names"][0]: c
+        for c in podman_json("ps", "-a", "--filter", f"label={LABEL}={info.name}", "--format", "json")
+        if c.get("Names")  # type: ignore[union-attr]
+    }
+    stale = [n for n, c in existing.items() if n not in wanted or c.get("Labels") != wanted[n]]  # type: ignore[union-attr]
+    if stale:
+        podman("rm", "-f", "-v", "--time", "0", *stale)
+    create = [h for h in info.hosts if h.container not in existing or h.container in stale]
+    start = [h for h in info.hosts if h in create or existing[h.container].get("State") != "running"]  # type: ignore[union-attr]
+    prog.start("starting hosts", len(info.hosts))
+    for _ in range(len(info.hosts) - len(start)):
+        prog.advance("running")
+    workers = max(1, min(len(info.hosts), 16))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda h: _create_host(info, h, wanted[h.container]), create))
+        _give_files(info, create)
+        for host in pool.map(_start_host, start):
+            prog.advance(host.name)
+
+
+def _start_host(host: Host) -> Host:
+    podman("start", host.container)
+    return host
+
+
+def _create_host(info: SandboxInfo, host: Host, labels: dict[str, str]) -> None:
     args = ["create", "--name", host.container, "--hostname", host.name, "--network", info.network]
     args += ["--ip", host.ip, "--privileged", "--systemd=always", "--dns=none", "--no-hosts"]
     args += ["-v", "/var/lib/containerd"]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
     podman(*args, info.image, "/sbin/init")
-    podman("cp", f"{info.dir / 'hosts' / host.name / 'root'}/.", f"{host.container}:/")
-    podman("start", host.container)
-    return host
+
+
+def _give_files(info: SandboxInfo, hosts: list[Host]) -> None:
+    """Put each host's files (keys, machine-id, apt proxy) into its container before it starts.
+
+    With podman's overlay storage they are written straight into the container's upper layer (one
+    inspect for all hosts); otherwise, `podman cp` per host.
+    """
+    if not hosts:
+        return
+    found = podman_json("container", "inspect", *(h.container for h in hosts))
+    upper = {}
+    for item in found:
+        driver = item.get("GraphDriver") or {}
+        data = driver.get("Data") or {} if isinstance(driver, dict) else {}
+        if isinstance(driver, dict) and driver.get("Name") == "overlay" and data.get("UpperDir"):
+            upper[str(item.get("Name"))] = Path(data["UpperDir"])
+    for host in hosts:
+        source = info.dir / "hosts" / host.name / "root"
+        target = upper.get(host.container)
+        if target is not None and target.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+        else:
+            podman("cp", f"{source}/.", f"{host.container}:/")
 
 
 def _wait_host(info: SandboxInfo, host: Host) -> Host:
