@@ -104,3 +104,19 @@ def test_sse_follows_a_live_job_to_its_end(live_api):
     assert end == {"status": "successful", "status_reason": None, "rc": 0}
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     assert names[0] == "playbook_on_start" and names[-1] == "playbook_on_stats"
+
+
+def test_stopping_the_service_fails_running_jobs_as_interrupted(start_api):
+    api = start_api(start_worker=True)
+    _cred, hosts = _hosts(api, 1)
+    cluster = api.cluster("stop", [hosts[0]["id"]])
+    job = api.post("/api/v1/jobs", json={"operation": "prepare_hosts", "cluster_id": cluster["id"]}).json()
+    deadline = time.monotonic() + 60
+    while not any(e["event"] == "runner_on_start" for e in api.get(f"/api/v1/jobs/{job['id']}/events").json()):
+        assert time.monotonic() < deadline, "the slow task never started"
+        time.sleep(0.1)
+    api.stop()
+    again = start_api()
+    done = again.get(f"/api/v1/jobs/{job['id']}").json()
+    assert done["status"] == "failed" and done["status_reason"].startswith("interrupted")
+    assert done["counters"]["events"] > 0

@@ -179,8 +179,11 @@ def _preflight_results(
                 }
 
 
-def run_job(services: Services, job_id: str, flag: threading.Event) -> None:
-    """Run a claimed (status running) job to its end and record the outcome; never raises."""
+def run_job(services: Services, job_id: str, flag: threading.Event, stopping: threading.Event | None = None) -> None:
+    """Run a claimed (status running) job to its end and record the outcome; never raises.
+
+    `flag` cancels the run; when `stopping` is set too (service shutdown) the job ends failed, "interrupted".
+    """
     parent = services.settings.jobs_tmp_dir
     if parent:
         parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +224,8 @@ def run_job(services: Services, job_id: str, flag: threading.Event) -> None:
         status = {"successful": "successful", "failed": "failed", "canceled": "canceled"}.get(result.status, "error")
         if result.status == "timeout":
             reason = "timed out"
+        elif status == "canceled" and stopping is not None and stopping.is_set():
+            status, reason = "failed", "interrupted: the API service stopped while the job ran (events are kept)"
         elif status == "canceled":
             reason = "canceled on request"
         elif status == "failed":

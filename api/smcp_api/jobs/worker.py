@@ -104,7 +104,7 @@ class Worker:
 
     def _run(self, job_id: str, flag: threading.Event) -> None:
         try:
-            run_job(self.services, job_id, flag)
+            run_job(self.services, job_id, flag, self.stopping)
         except Exception:
             log.exception("job %s crashed", job_id)
         finally:
