@@ -122,22 +122,11 @@ def build(ref: str, digest: str, log: Callable[[str], None], prune: bool = True)
     try:
         log(f"debootstrap {SUITE} minbase (through the apt cache; ~1 min the first time)")
         mirror = f"http://127.0.0.1:{APT_CACHE_PORT}/debian"
-        proc = run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(rootfs),
-                mirror,
-            ],
-            check=False,
-            timeout=1800,
-        )
-        if proc.returncode != 0:
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), mirror]
+        code, tail = _stream(cmd, log)
+        if code != 0:
             raise SandboxError(
-                f"debootstrap failed ({' | '.join(tail)}): check the apt cache log under "
+                f"debootstrap failed ({' | '.join(tail[-3:])}): check the apt cache log under "
                 f"{paths.state_dir() / 'apt-cacher-ng' / 'log'} and the network to deb.debian.org, then retry"
             )
         for rel, text in FILES.items():
@@ -151,6 +140,32 @@ def build(ref: str, digest: str, log: Callable[[str], None], prune: bool = True)
         shutil.rmtree(rootfs, ignore_errors=True)
     if prune:
         _prune_old(ref)
+
+
+PHASES = (
+    "Retrieving InRelease",
+    "Retrieving Release",
+    "Retrieving Packages",
+    "Installing core",
+    "Unpacking required",
+    "Configuring required",
+)
+PHASES += ("Unpacking the base", "Configuring the base", "Base system installed")
+
+
+def _stream(cmd: list[str], log: Callable[[str], None]) -> tuple[int, list[str]]:
+    """Run a long command, report its phase lines as progress; return its exit code and last lines."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.strip()
+            tail = [*tail[-9:], line]
+            if line.startswith("I: ") and line[3:].startswith(PHASES):
+                log(f"debootstrap: {line[3:]}")
+    return proc.returncode, tail
 
 
 def _import(rootfs: Path, ref: str, digest: str) -> None:
