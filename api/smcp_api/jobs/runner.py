@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TASK_EVENTS = frozenset({"playbook_on_task_start"})
+RUNNER_WAKE_SECONDS = 0.2
 
 
 def _created(event: dict[str, Any]) -> datetime:
@@ -218,6 +219,8 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
             cancel_callback=CancelCheck(services, job_id, flag, sink),
             quiet=True,
             suppress_env_files=True,
+            # the runner loop wakes this often (default 5 s): cancel checks and stale-event flushes follow it
+            settings={"pexpect_timeout": RUNNER_WAKE_SECONDS},
             rotate_artifacts=1,
         )
         rc = result.rc

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors, not_found
@@ -50,7 +51,13 @@ def submit(body: JobCreate, token: Token, services: Services, session: SessionDe
     out = job_out(job)
     if idem:
         idem.save(session, token, 202, out)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # the same Idempotency-Key raced in from another request: answer as it did
+        session.rollback()
+        if idem and (replay := idem.replay(session, token)):
+            return replay
+        raise
     if services.worker is not None:
         services.worker.notify()
     return JSONResponse(jsonable_encoder(out), status_code=202)
