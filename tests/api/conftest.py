@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from smcp_api.core.config import Settings
+from smcp_api.db import make_engine, migrate
 from smcp_api.main import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,12 +98,38 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
         subprocess.run([str(REPO / "scripts" / "pg.sh"), "stop", str(pgdir)], check=False)
 
 
-def _pg_database(server_url: str) -> tuple[str, Callable[[], None]]:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store, copied for each test (startup then finds the schema current)."""
+    path = tmp_path_factory.mktemp("template") / "smcp.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str | None) -> Iterator[str | None]:
+    """A migrated PostgreSQL database that each test's database is created from (CREATE DATABASE ... TEMPLATE)."""
+    if pg_server is None:
+        yield None
+        return
+    url, drop = _pg_database(pg_server)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url.rsplit("/", 1)[1]
+    finally:
+        drop()
+
+
+def _pg_database(server_url: str, template: str | None = None) -> tuple[str, Callable[[], None]]:
     import psycopg
 
     name = f"smcp_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     base = server_url.rsplit("/", 1)[0]
 
     def drop() -> None:
@@ -115,10 +142,11 @@ def _pg_database(server_url: str) -> tuple[str, Callable[[], None]]:
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "smcp.db")
         yield f"sqlite:///{tmp_path / 'smcp.db'}"
         return
     server = request.getfixturevalue("pg_server")
-    url, drop = _pg_database(server)
+    url, drop = _pg_database(server, request.getfixturevalue("pg_template"))
     try:
         yield url
     finally:
