@@ -104,11 +104,13 @@ def create_cluster(
 
 @router.get("", response_model=list[ClusterOut], summary="List clusters", responses=errors())
 def list_clusters(_: Viewer, session: SessionDep) -> list[ClusterOut]:
+    """Every cluster spec with its hosts and their roles."""
     return [cluster_out(session, c) for c in session.scalars(select(Cluster).order_by(Cluster.name))]
 
 
 @router.get("/{cluster_id}", response_model=ClusterOut, summary="Show a cluster", responses=errors(404))
 def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
+    """One cluster spec with its hosts and their roles."""
     cluster = session.get(Cluster, cluster_id)
     if cluster is None:
         raise not_found("cluster", cluster_id)

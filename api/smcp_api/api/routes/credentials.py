@@ -59,6 +59,7 @@ def create_credential(
 
 @router.get("", response_model=list[CredentialOut], summary="List credentials", responses=errors())
 def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
+    """Every credential: name, kind, username and fingerprint (never the key)."""
     return list(session.scalars(select(Credential).order_by(Credential.name)))
 
 
@@ -69,6 +70,7 @@ def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
     responses=errors(404),
 )
 def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Credential:
+    """One credential: name, kind, username and fingerprint (never the key)."""
     cred = session.get(Credential, credential_id)
     if cred is None:
         raise not_found("credential", credential_id)

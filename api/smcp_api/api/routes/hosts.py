@@ -63,6 +63,7 @@ def create_host(body: HostCreate, token: Operator, session: SessionDep, idem: Id
 
 @router.get("", response_model=list[HostOut], summary="List hosts", responses=errors())
 def list_hosts(_: Viewer, session: SessionDep, cluster_id: str | None = None) -> list[Host]:
+    """Every host, by name; `?cluster_id=` keeps one cluster's hosts."""
     query = select(Host).order_by(Host.name)
     if cluster_id:
         query = query.where(Host.cluster_id == cluster_id)
@@ -71,6 +72,7 @@ def list_hosts(_: Viewer, session: SessionDep, cluster_id: str | None = None) ->
 
 @router.get("/{host_id}", response_model=HostOut, summary="Show a host", responses=errors(404))
 def get_host(host_id: str, _: Viewer, session: SessionDep) -> Host:
+    """One host with its cluster and the result of its last preflight."""
     return _get(session, host_id)
 
 

@@ -106,6 +106,8 @@ def _get(session: SessionDep, job_id: str) -> Job:
 
 @router.get("/{job_id}", response_model=JobOut, summary="Show a job", responses=errors(404))
 def get_job(job_id: str, _: Viewer, session: SessionDep) -> JobOut:
+    """Status (pending, running, successful, failed, canceled, error) with its reason and rc, the per-host
+    summary (ok, changed, failed, unreachable, skipped) and the event and task counters."""
     return job_out(_get(session, job_id))
 
 

@@ -38,6 +38,7 @@ def create_token(body: TokenCreate, admin: Admin, session: SessionDep, idem: Ide
 
 @router.get("", response_model=list[TokenOut], summary="List tokens", responses=errors())
 def list_tokens(_: Admin, session: SessionDep) -> list[Token]:
+    """Every token with its role and last use (never the secret or its hash)."""
     return list(session.scalars(select(Token).order_by(Token.created_at)))
 
 
