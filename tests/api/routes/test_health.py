@@ -21,6 +21,6 @@ def test_openapi_documents_every_route(api):
     spec = api.client.get("/openapi.json").json()
     for path, item in spec["paths"].items():
         for method, op in item.items():
-            assert op.get("summary"), (method, path)
+            assert op.get("summary") and op.get("description"), (method, path)
             if path != "/healthz":
                 assert "401" in op["responses"], (method, path)
