@@ -22,9 +22,8 @@ from smcp_api.main import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-BACKENDS = ["sqlite"]
-if os.environ.get("SMCP_TEST_PG_URL") or (PG_BIN / "initdb").exists():
-    BACKENDS.append("postgres")
+HAVE_PG = bool(os.environ.get("SMCP_TEST_PG_URL")) or (PG_BIN / "initdb").exists()
+BACKENDS = ["sqlite", *([pytest.param("postgres", marks=pytest.mark.postgres)] if HAVE_PG else [])]
 
 PLAYBOOKS = {
     # Runs on localhost (ansible_connection=local): output, a no_log result, and a task that prints the key file.
@@ -81,7 +80,7 @@ def fake_collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
     """SMCP_TEST_PG_URL, else a throwaway server from scripts/pg.sh (stopped at the end)."""
-    if "postgres" not in BACKENDS:
+    if not HAVE_PG:
         yield None
         return
     url = os.environ.get("SMCP_TEST_PG_URL")
