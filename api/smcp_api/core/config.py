@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     def resolved_collections_path(self) -> Path:
         if self.collections_path:
             return self.collections_path
-        return paths.repo_root() / ".venv" / "collections"
+        try:
+            return paths.repo_root() / ".venv" / "collections"
+        except RuntimeError:  # installed outside the working tree: Ansible's own default
+            return Path.home() / ".ansible" / "collections"
 
     def resolved_ansible_config(self) -> Path | None:
         if self.ansible_config:

@@ -117,7 +117,8 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
     if not playbook_available(settings, body.operation):
         raise unprocessable(
             f"operation: operation {body.operation} is not available in this build (playbook "
-            f"{playbook_for(body.operation)} is not in the collection); use one of: "
+            f"{playbook_for(body.operation)} is not in the collection at {collection_dir(settings)}; set "
+            "SMCP_COLLECTIONS_PATH if it lives elsewhere); available: "
             + ", ".join(op for op in OPERATIONS if playbook_available(settings, op))
         )
     if body.params.limit and body.host_ids:
