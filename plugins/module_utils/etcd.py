@@ -11,12 +11,12 @@ only part that touches the network (its transport is injectable for tests).
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
 Transport = Callable[[str, str, "dict[str, Any] | None"], "dict[str, Any]"]
 
@@ -220,27 +220,29 @@ class EtcdClient:
             raise EtcdError("no endpoints given")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout = timeout
-        self._context: ssl.SSLContext | None = None
-        if any(e.startswith("https://") for e in self.endpoints) and transport is None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.load_verify_locations(cafile=ca_file)
-            if cert_file:
-                context.load_cert_chain(cert_file, key_file)
-            self._context = context
+        self.ca_file = ca_file
+        self.cert_file = cert_file
+        self.key_file = key_file
         self._transport = transport or self._http
 
     def _http(self, endpoint: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        method = "GET" if body is None else "POST"
-        request = urllib.request.Request(endpoint + path, data=data, method=method)  # noqa: S310 (https only)
-        request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:  # noqa: S310
-                return json.loads(response.read().decode() or "{}")
+            response = open_url(
+                endpoint + path,
+                data=None if body is None else json.dumps(body),
+                method="GET" if body is None else "POST",
+                headers={"Content-Type": "application/json"},
+                timeout=self.timeout,
+                validate_certs=True,
+                ca_path=self.ca_file,
+                client_cert=self.cert_file,
+                client_key=self.key_file,
+            )
+            return json.loads(response.read().decode() or "{}")
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
             raise EtcdError(f"{endpoint}{path}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, UrlsConnectionError, OSError, ValueError) as exc:
             raise EtcdError(f"{endpoint}{path}: {getattr(exc, 'reason', exc)}") from None
 
     def call(self, endpoint: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

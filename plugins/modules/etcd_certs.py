@@ -20,7 +20,7 @@ description:
   - Keys are ECDSA P-256. Key material is never part of the result unless O(return_content=true);
     run such tasks with C(no_log=true).
 author:
-  - smcp developers
+  - smcp developers (@smcp)
 requirements:
   - cryptography >= 3.4 on the host running O(state=issued)
 options:

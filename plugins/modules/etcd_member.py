@@ -16,14 +16,15 @@ description:
     (an added member that has not started yet counts as present). O(state=absent) removes it.
   - Membership changes are refused when they would leave the cluster without quorum.
 author:
-  - smcp developers
+  - smcp developers (@smcp)
 options:
   state:
     description:
-      - V(list) only reports; V(present) adds the member; V(absent) removes it.
+      - V(query) only lists the members and reports health (the C(list) operation; ansible-test
+        reserves the word C(list)); V(present) adds the member; V(absent) removes it.
     type: str
-    choices: [list, present, absent]
-    default: list
+    choices: [query, present, absent]
+    default: query
   endpoints:
     description:
       - Client URLs to reach the cluster (C(https://10.0.0.1:2379)). The first that answers is used.
@@ -67,7 +68,7 @@ attributes:
     support: full
     description: Returns the member names and peer URLs before and after.
 notes:
-  - Use O(state=list) against all known client URLs to detect whether a cluster runs at all;
+  - Use O(state=query) against all known client URLs to detect whether a cluster runs at all;
     RV(cluster.exists) is V(false) when no endpoint answers.
 seealso:
   - name: etcd runtime reconfiguration
@@ -202,7 +203,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.etcd import (  # noq
 )
 
 ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["list", "present", "absent"], default="list"),
+    state=dict(type="str", choices=["query", "present", "absent"], default="query"),
     endpoints=dict(type="list", elements="str", required=True),
     name=dict(type="str"),
     peer_urls=dict(type="list", elements="str"),
@@ -245,7 +246,7 @@ def execute_module(module, client=None):
         module.fail_json(msg=str(exc), endpoints=params["endpoints"])
 
     result = dict(changed=False, cluster=summary, ansible_facts=dict(etcd_cluster=summary))
-    if state == "list":
+    if state == "query":
         module.exit_json(**result)
     if not summary["exists"]:
         module.fail_json(

@@ -66,7 +66,7 @@ def test_the_check_sees_the_secret_tasks():
     assert any("Issue the CA" in n for n in names)
     assert any("bootstrap settings (every member" in n for n in names)
     assert any("restore the snapshot with a new token" in n for n in names)
-    assert any("API server" in n for n in names)
+    assert any("control-plane hosts" in n for n in names)
 
 
 @pytest.mark.parametrize(("name", "task"), _secret_tasks(), ids=[n for n, _t in _secret_tasks()])
