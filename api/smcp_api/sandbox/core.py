@@ -176,7 +176,7 @@ def _up(
         )
         _save(info)
         prog.step("egress guard")
-        guard.sync([*_all_states(exclude=name), info])
+        guard.sync(_guarded())
         inotify_headroom(count, prog.step)
     with locked("image"):
         prog.step("base image")
@@ -251,6 +251,29 @@ def _check_free(name: str, subnet: ipaddress.IPv4Network) -> None:
             f"subnet {subnet} is already in use (overlaps {clash} on this machine): pick another --subnet"
             " or leave it out to allocate a free one"
         )
+
+
+def _guarded() -> list[SandboxInfo]:
+    """What the egress guard must cover: every sandbox network on the machine (podman's labels are the
+    machine-wide truth, whatever SMCP_STATE_DIR says) plus the subnets of recorded sandboxes."""
+    found: dict[str, SandboxInfo] = {}
+    for net in podman_json("network", "ls", "--filter", f"label={LABEL}", "--format", "json"):
+        name = str((net.get("labels") or {}).get(LABEL, net.get("name")))  # type: ignore[union-attr]
+        for sub in net.get("subnets") or []:  # type: ignore[union-attr]
+            subnet = ipaddress.ip_network(sub["subnet"])  # type: ignore[index]
+            if isinstance(subnet, ipaddress.IPv4Network):
+                found[name] = SandboxInfo(
+                    name=name,
+                    hosts=[],
+                    subnet=str(subnet),
+                    gateway="",
+                    network=str(net.get("name")),
+                    directory="",
+                    bridge=str(net.get("network_interface") or ""),
+                )
+    for state in _all_states():
+        found.setdefault(state.name, state)
+    return sorted(found.values(), key=lambda i: i.name)
 
 
 def _network_subnet(net_name: str) -> ipaddress.IPv4Network | None:
@@ -530,9 +553,9 @@ def _teardown(name: str, prog: Progress | None = None) -> bool:
     lock_path(f"sandbox-{name}").unlink(missing_ok=True)
     _forget_facts(info)
     with locked("global"):
-        rest = _all_states()
+        rest = _guarded()
         guard.sync(rest)
-        if not rest:
+        if not rest and not _all_states():
             aptcache.stop()
     if removed or had_net or had_dir:
         prog.step(f"sandbox {name!r} removed ({removed} containers)")
