@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from smcp_api.main import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 STATE = Path(tempfile.mkdtemp(prefix="smcp-fuzz-"))
+atexit.register(shutil.rmtree, STATE, True)  # also when the fuzz test is deselected
 APP = create_app(
     Settings(
         data_dir=STATE / "data",
@@ -39,7 +41,6 @@ def client():
     """The app's startup (store, vault) runs once for the module."""
     with TestClient(APP) as client:
         yield client
-    shutil.rmtree(STATE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
