@@ -354,7 +354,7 @@ def _start_hosts(info: SandboxInfo, prog: Progress) -> None:
         for c in podman_json("ps", "-a", "--filter", f"label={LABEL}={info.name}", "--format", "json")
         if c.get("Names")  # type: ignore[union-attr]
     }
-    stale = [n for n, c in existing.items() if n not in wanted or c.get("Labels") != wanted[n]]  # type: ignore[union-attr]
+    stale = [n for n, c in existing.items() if n not in wanted or not _labelled(c, wanted[n])]
     if stale:
         podman("rm", "-f", "-v", "--time", "0", *stale)
     create = [h for h in info.hosts if h.container not in existing or h.container in stale]
@@ -368,6 +368,16 @@ def _start_hosts(info: SandboxInfo, prog: Progress) -> None:
         _give_files(info, create)
         for host in pool.map(_start_host, start):
             prog.advance(host.name)
+    if start and len(start) < len(info.hosts) and info.bridge:
+        # a restarted host has a new MAC: drop the machine's old neighbour entries so ssh does not
+        # wait for them to go stale (~15 s)
+        run(["ip", "neigh", "flush", "dev", info.bridge], check=False)
+
+
+def _labelled(container: dict[str, object], labels: dict[str, str]) -> bool:
+    """The container carries our labels (it also has the image's, e.g. smcp.recipe)."""
+    have = container.get("Labels") or {}
+    return isinstance(have, dict) and all(have.get(k) == v for k, v in labels.items())
 
 
 def _start_host(host: Host) -> Host:
