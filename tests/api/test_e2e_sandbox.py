@@ -3,12 +3,15 @@
 Brings up its own sandbox (name apie2e, 2 hosts), registers the credential and hosts through the API (host keys
 checked through the hosts' known_hosts), defines a cluster, runs each operation whose playbook the collection
 ships among preflight and prepare_hosts, and checks status, per-host summary and the hosts' last preflight.
+Then etcd_backup: etcd is deployed with ansible-playbook smcp.platform.etcd (no API operation runs that playbook
+alone), the backup job runs through the API and its snapshot lands in the service's backups dir.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +95,26 @@ def test_collection_playbook_on_sandbox_hosts(e2e_api, operation):
         for h in hosts:
             last = api.get(f"/api/v1/hosts/{h['id']}").json()["last_preflight"]
             assert last["status"] == "passed" and last["job_id"] == job["id"] and last["failures"] == []
+
+
+def test_etcd_backup_through_the_api(e2e_api, sandbox):
+    api, _hosts, cluster = e2e_api
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".venv" / "collections"),
+    }
+    first = sandbox.hosts[0].name  # the sandbox inventory's etcd group, like the API cluster's etcd member
+    cmd = ["ansible-playbook", "-i", str(sandbox.inventory), "--limit", first, "smcp.platform.etcd"]
+    cmd += ["-e", "etcd_single_node=true", "-e", "smcp_cluster_name=apie2e"]
+    deploy = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert deploy.returncode == 0, deploy.stdout[-4000:] + deploy.stderr[-2000:]
+    r = api.post("/api/v1/jobs", json={"operation": "etcd_backup", "cluster_id": cluster["id"]})
+    assert r.status_code == 202, r.text
+    job = api.wait_job(r.json()["id"], timeout=600)
+    stdout = api.get(f"/api/v1/jobs/{job['id']}/stdout").text
+    assert job["status"] == "successful", stdout[-4000:]
+    backups = api.services.settings.data_dir / "backups" / "etcd" / "apie2e"
+    snapshots = sorted(backups.glob("apie2e-etcd-*.db"))
+    assert len(snapshots) == 1 and snapshots[0].stat().st_size > 0
+    assert (backups / (snapshots[0].name + ".sha256")).is_file()

@@ -180,6 +180,13 @@ def _preflight_results(
                 }
 
 
+def backup_dir(services: Services, cluster_name: str) -> Path:
+    """Where etcd_backup jobs put a cluster's snapshots (0700), unless extra_vars.etcd_backup_dir says otherwise."""
+    path = services.settings.data_dir / "backups" / "etcd" / cluster_name
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def run_job(services: Services, job_id: str, flag: threading.Event, stopping: threading.Event | None = None) -> None:
     """Run a claimed (status running) job to its end and record the outcome; never raises.
 
@@ -203,6 +210,10 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
         sink = EventSink(services, job_id, sanitize.secret_fragments(files.secrets))
         for sub in ("facts", "tmp"):
             (private_dir / sub).mkdir(mode=0o700, exist_ok=True)
+        if job.operation == "etcd_backup" and "etcd_backup_dir" not in files.extravars:
+            # snapshots outlive the job's private dir: keep them in the service's state, one dir per cluster
+            name = files.inventory["all"]["vars"].get("smcp_cluster_name", "hosts")
+            files.extravars["etcd_backup_dir"] = str(backup_dir(services, name))
         if not (collection_dir(services.settings) / "playbooks").is_dir():
             raise RuntimeError(
                 f"collection not found at {collection_dir(services.settings)}; set SMCP_COLLECTIONS_PATH"
