@@ -261,8 +261,8 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
             log.exception("job %s: saving events failed", job_id)
             status, reason = "error", "saving events failed (see the service log)"
         finally:
+            shutil.rmtree(private_dir, ignore_errors=True)  # the key is gone before anyone sees the job end
             finish(services, job_id, status, reason, rc, summary)
-            shutil.rmtree(private_dir, ignore_errors=True)
 
 
 def finish(
