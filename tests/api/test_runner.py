@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from smcp_api.jobs.runner import job_processes
 from smcp_api.models import Lock
 from sqlalchemy import select
 
@@ -78,6 +79,7 @@ def test_cancel_running_job(live_api):
     assert r.status_code == 202
     done = live_api.wait_job(job["id"], timeout=60)
     assert done["status"] == "canceled" and done["status_reason"] == "canceled on request"
+    assert job_processes(job["id"]) == []  # no ansible worker left running the task
     r = live_api.post("/api/v1/jobs", json={"operation": "prepare_hosts", "cluster_id": cluster["id"]})
     assert r.status_code == 202  # the cluster is free again
     live_api.post(f"/api/v1/jobs/{r.json()['id']}/cancel")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -137,9 +138,37 @@ class CancelCheck:
         return self.flag.is_set()
 
 
-def _envvars(services: Services, private_dir: Path) -> dict[str, str]:
+def job_processes(job_id: str) -> list[int]:
+    """Processes that carry the job's SMCP_JOB_ID in their environment (ansible-playbook and every descendant)."""
+    marker = f"SMCP_JOB_ID={job_id}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_leftovers(job_id: str) -> int:
+    """SIGKILL what a canceled run left behind: ansible's workers run in their own process groups, so
+    ansible-runner's killpg of the playbook's group does not reach them."""
+    pids = job_processes(job_id)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+    return len(pids)
+
+
+def _envvars(services: Services, private_dir: Path, job_id: str) -> dict[str, str]:
     settings = services.settings
     env = {
+        "SMCP_JOB_ID": job_id,
         "ANSIBLE_COLLECTIONS_PATH": str(settings.resolved_collections_path()),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
@@ -222,7 +251,7 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
             private_data_dir=str(private_dir),
             playbook=playbook_for(job.operation),
             inventory=str(files.inventory_path),
-            envvars=_envvars(services, private_dir),
+            envvars=_envvars(services, private_dir, job_id),
             extravars=files.extravars or None,
             forks=int((job.params or {}).get("forks", 20)),
             limit=files.limit,
@@ -261,6 +290,8 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
             log.exception("job %s: saving events failed", job_id)
             status, reason = "error", "saving events failed (see the service log)"
         finally:
+            if status != "successful":
+                kill_leftovers(job_id)
             shutil.rmtree(private_dir, ignore_errors=True)  # the key is gone before anyone sees the job end
             finish(services, job_id, status, reason, rc, summary)
 
