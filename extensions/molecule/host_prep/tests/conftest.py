@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+
 import pytest
 import testinfra
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+# The inventory `smcpctl sandbox up` wrote for this scenario's sandbox (its own known_hosts and key).
+SANDBOX_INVENTORY = pathlib.Path("/var/lib/smcp/sandbox/mol-host-prep/inventory.yml")
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +28,28 @@ def get_host(inventory: str):
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory)
 
     return _get
+
+
+@pytest.fixture(scope="session")
+def prepare_hosts():
+    """Run smcp.platform.prepare_hosts against the scenario's sandbox hosts with extra arguments."""
+
+    def _run(*extra_args: str) -> subprocess.CompletedProcess[str]:
+        env = dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+            ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_NOCOLOR="1",
+        )
+        env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+        return subprocess.run(
+            ["ansible-playbook", "-i", str(SANDBOX_INVENTORY), "smcp.platform.prepare_hosts", *extra_args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+
+    return _run

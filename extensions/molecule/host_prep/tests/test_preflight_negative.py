@@ -7,36 +7,13 @@ the machine's swap is never touched.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import subprocess
 
 import pytest
 
 pytestmark = pytest.mark.sandbox
 
-ROOT = pathlib.Path(__file__).resolve().parents[4]
-SANDBOX_INVENTORY = pathlib.Path("/var/lib/smcp/sandbox/mol-host-prep/inventory.yml")
 FAKE_SWAPS = "Filename\tType\tSize\tUsed\tPriority\n/dev/sdz9 partition\t4194300\t0\t-2\n"
-
-
-def _prepare_hosts(*extra_args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_NOCOLOR="1",
-    )
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(SANDBOX_INVENTORY), "smcp.platform.prepare_hosts", *extra_args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def _assert_stopped_in_preflight(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -63,16 +40,16 @@ def swap_on(get_host):
     assert host.file("/proc/swaps").content_string.splitlines()[1:] == []
 
 
-def test_swap_back_on(swap_on):
+def test_swap_back_on(swap_on, prepare_hosts):
     assert "/dev/sdz9" in swap_on.file("/proc/swaps").content_string
-    result = _prepare_hosts()
+    result = prepare_hosts()
     _assert_stopped_in_preflight(
         result, "mol-host-prep-1: [swap] swap is on (sandbox host: this is the machine's swap, shared by its kernel)"
     )
 
 
-def test_duplicate_hostname():
-    result = _prepare_hosts("-e", "host_prep_hostname=same-name")
+def test_duplicate_hostname(prepare_hosts):
+    result = prepare_hosts("-e", "host_prep_hostname=same-name")
     _assert_stopped_in_preflight(
         result,
         "[duplicate_hostname] node name same-name is used by several hosts",
@@ -80,15 +57,15 @@ def test_duplicate_hostname():
     )
 
 
-def test_overlapping_cidrs():
-    result = _prepare_hosts("-e", "smcp_pod_cidr=10.96.0.0/16")
+def test_overlapping_cidrs(prepare_hosts):
+    result = prepare_hosts("-e", "smcp_pod_cidr=10.96.0.0/16")
     _assert_stopped_in_preflight(
         result, "[cidr_overlap] smcp_pod_cidr overlaps smcp_service_cidr (found 10.96.0.0/16 and 10.96.0.0/12"
     )
 
 
-def test_memory_minimum_not_met():
-    result = _prepare_hosts("-e", '{"preflight_min_memory_mb": {"control_plane": 9000000, "etcd": 9000000}}')
+def test_memory_minimum_not_met(prepare_hosts):
+    result = prepare_hosts("-e", '{"preflight_min_memory_mb": {"control_plane": 9000000, "etcd": 9000000}}')
     _assert_stopped_in_preflight(
         result, "mol-host-prep-2: [memory] too little memory for role control_plane", "need at least 9000000 MiB"
     )
