@@ -42,6 +42,8 @@ from smcp_api.sandbox.system import (
     podman,
     podman_json,
     preflight,
+    remember_machine_sysctls,
+    restore_machine_sysctls,
     run,
     sandbox_root,
     used_networks,
@@ -158,6 +160,7 @@ def _up(
     sbdir.mkdir(parents=True, exist_ok=True)
     os.chmod(sbdir, 0o700)
     with locked("global"):
+        remember_machine_sysctls()
         prog.step("apt cache")
         aptcache.ensure()
         net_name = network_name(name)
@@ -567,6 +570,7 @@ def _teardown(name: str, prog: Progress | None = None) -> bool:
         guard.sync(rest)
         if not rest and not _all_states():
             aptcache.stop()
+            restore_machine_sysctls(prog.step)
     if removed or had_net or had_dir:
         prog.step(f"sandbox {name!r} removed ({removed} containers)")
         return True

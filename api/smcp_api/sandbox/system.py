@@ -226,5 +226,53 @@ def inotify_headroom(hosts: int, log: Callable[[str], None]) -> None:
             f"too few inotify instances for {hosts} more hosts (fs.inotify.max_user_instances={limit}, {used} in use):"
             f" run `sysctl -w fs.inotify.max_user_instances={new}` or take other sandboxes down"
         )
+    remember_machine_sysctls()
     INOTIFY_LIMIT.write_text(f"{new}\n")
     log(f"raised fs.inotify.max_user_instances {limit} -> {new} ({used} in use; {hosts} hosts need ~{hosts * 8})")
+
+
+# Machine-wide values the sandbox changes: our inotify headroom, and net.ipv4.ip_forward, which netavark
+# switches on in the machine's network namespace when it sets up a bridge. Their original values are
+# journalled before the first change and put back when the last sandbox goes (see restore_machine_sysctls).
+MACHINE_SYSCTLS = {
+    "fs.inotify.max_user_instances": INOTIFY_LIMIT,
+    "net.ipv4.ip_forward": Path("/proc/sys/net/ipv4/ip_forward"),
+}
+
+
+def sysctl_journal() -> Path:
+    return paths.state_dir() / "sandbox-machine-sysctls.json"
+
+
+def remember_machine_sysctls() -> None:
+    """Journal the machine's values once, before the first sandbox changes any of them."""
+    journal = sysctl_journal()
+    if journal.is_file():
+        return
+    values = {key: path.read_text().strip() for key, path in MACHINE_SYSCTLS.items() if path.is_file()}
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    tmp = journal.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2) + "\n")
+    tmp.replace(journal)
+
+
+def restore_machine_sysctls(log: Callable[[str], None]) -> None:
+    """Put back the journalled values (called when no sandbox is left); leaves ip_forward alone while any
+    other podman container still runs, since its network may need forwarding."""
+    journal = sysctl_journal()
+    if not journal.is_file():
+        return
+    values = json.loads(journal.read_text())
+    others_running = bool(podman("ps", "-q", check=False).stdout.strip())
+    for key, original in values.items():
+        path = MACHINE_SYSCTLS.get(key)
+        if path is None or not path.is_file():
+            continue
+        if key == "net.ipv4.ip_forward" and others_running:
+            log(f"left {key} at {path.read_text().strip()}: other podman containers are running")
+            continue
+        current = path.read_text().strip()
+        if current != original:
+            path.write_text(f"{original}\n")
+            log(f"restored {key} {current} -> {original}")
+    journal.unlink()
