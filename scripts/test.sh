@@ -40,7 +40,7 @@ run_sanity() {
 }
 
 run_pytest() {
-  stage pytest pytest -p no:cacheprovider tests/unit tests/api
+  stage pytest pytest -p no:cacheprovider tests/unit tests/integration tests/api
 }
 
 run_molecule() {
