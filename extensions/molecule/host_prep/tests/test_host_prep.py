@@ -70,6 +70,12 @@ def test_hostname_from_inventory(host):
     assert host.file("/etc/hostname").content_string.strip() == name
 
 
+def test_cluster_marker_for_preflight_reruns(host):
+    marker = host.file("/etc/smcp/cluster")
+    assert marker.content_string == "smcp\n"
+    assert marker.mode == 0o644
+
+
 def test_cluster_members_resolve_and_answer(host):
     me = host.backend.get_hostname()
     members = [f"mol-host-prep-{index}" for index in (1, 2, 3)]
