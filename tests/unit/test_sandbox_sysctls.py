@@ -16,7 +16,7 @@ def fake_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     files = {"fs.inotify.max_user_instances": tmp_path / "inotify", "net.ipv4.ip_forward": tmp_path / "fwd"}
     files["fs.inotify.max_user_instances"].write_text("128\n")
     files["net.ipv4.ip_forward"].write_text("0\n")
-    monkeypatch.setattr(system, "MACHINE_SYSCTLS", files)
+    monkeypatch.setattr(system, "machine_sysctls", lambda: dict(files))
     return files
 
 
@@ -60,3 +60,13 @@ def test_restore_without_journal_changes_nothing(fake_machine: dict[str, Path]) 
     fake_machine["net.ipv4.ip_forward"].write_text("1\n")
     system.restore_machine_sysctls(lambda _line: None)
     assert fake_machine["net.ipv4.ip_forward"].read_text().strip() == "1"
+
+
+def test_machine_sysctls_cover_kernel_global_trees() -> None:
+    found = system.machine_sysctls()
+    assert "net.ipv4.ip_forward" in found
+    assert "fs.inotify.max_user_instances" in found
+    assert "fs.protected_regular" in found  # written by systemd in every sandbox host at boot
+    assert all(k.split(".")[0] in {"kernel", "vm", "fs", "net"} for k in found)
+    assert not any(k.startswith("net.") and k != "net.ipv4.ip_forward" for k in found)
+    assert "kernel.ns_last_pid" not in found

@@ -231,13 +231,28 @@ def inotify_headroom(hosts: int, log: Callable[[str], None]) -> None:
     log(f"raised fs.inotify.max_user_instances {limit} -> {new} ({used} in use; {hosts} hosts need ~{hosts * 8})")
 
 
-# Machine-wide values the sandbox changes: our inotify headroom, and net.ipv4.ip_forward, which netavark
-# switches on in the machine's network namespace when it sets up a bridge. Their original values are
-# journalled before the first change and put back when the last sandbox goes (see restore_machine_sysctls).
-MACHINE_SYSCTLS = {
-    "fs.inotify.max_user_instances": INOTIFY_LIMIT,
-    "net.ipv4.ip_forward": Path("/proc/sys/net/ipv4/ip_forward"),
-}
+# Machine-wide values sandbox hosts change. Hosts share this machine's kernel: our inotify headroom,
+# net.ipv4.ip_forward (netavark switches it on in the machine's namespace for a bridge), and whatever a
+# host's systemd writes at boot (fs.file-max, fs.nr_open, fs.protected_*, ...) land on the machine.
+# Every writable kernel.*, vm.* and fs.* value plus ip_forward is journalled before the first sandbox
+# starts and the ones that changed are put back when the last sandbox goes (restore_machine_sysctls).
+PROC_SYS = Path("/proc/sys")
+KERNEL_GLOBAL_TREES = ("kernel", "vm", "fs")
+VOLATILE_SYSCTLS = frozenset({"kernel.ns_last_pid", "fs.binfmt_misc.register", "vm.drop_caches", "vm.compact_memory"})
+
+
+def machine_sysctls() -> dict[str, Path]:
+    """The machine's writable kernel-global sysctls (key -> /proc/sys path) and net.ipv4.ip_forward."""
+    found: dict[str, Path] = {"net.ipv4.ip_forward": PROC_SYS / "net" / "ipv4" / "ip_forward"}
+    for tree in KERNEL_GLOBAL_TREES:
+        for path in (PROC_SYS / tree).rglob("*"):
+            with contextlib.suppress(OSError):
+                if not path.is_file() or not path.stat().st_mode & 0o200:
+                    continue
+                key = ".".join(path.relative_to(PROC_SYS).parts)
+                if key not in VOLATILE_SYSCTLS:
+                    found[key] = path
+    return found
 
 
 def sysctl_journal() -> Path:
@@ -249,7 +264,10 @@ def remember_machine_sysctls() -> None:
     journal = sysctl_journal()
     if journal.is_file():
         return
-    values = {key: path.read_text().strip() for key, path in MACHINE_SYSCTLS.items() if path.is_file()}
+    values: dict[str, str] = {}
+    for key, path in machine_sysctls().items():
+        with contextlib.suppress(OSError):
+            values[key] = path.read_text().strip()
     journal.parent.mkdir(parents=True, exist_ok=True)
     tmp = journal.with_suffix(".tmp")
     tmp.write_text(json.dumps(values, indent=2) + "\n")
@@ -264,15 +282,19 @@ def restore_machine_sysctls(log: Callable[[str], None]) -> None:
         return
     values = json.loads(journal.read_text())
     others_running = bool(podman("ps", "-q", check=False).stdout.strip())
+    known = machine_sysctls()
     for key, original in values.items():
-        path = MACHINE_SYSCTLS.get(key)
-        if path is None or not path.is_file():
+        path = known.get(key)
+        if path is None:
             continue
         if key == "net.ipv4.ip_forward" and others_running:
             log(f"left {key} at {path.read_text().strip()}: other podman containers are running")
             continue
-        current = path.read_text().strip()
-        if current != original:
-            path.write_text(f"{original}\n")
-            log(f"restored {key} {current} -> {original}")
+        try:
+            current = path.read_text().strip()
+            if current != original:
+                path.write_text(f"{original}\n")
+                log(f"restored {key} {current} -> {original}")
+        except OSError as exc:
+            log(f"could not restore {key} to {original!r}: {exc}")
     journal.unlink()
