@@ -85,12 +85,14 @@ def _bench_size(size: int, runs: int, with_etcd: bool) -> dict[str, object]:
     for _ in range(runs):
         sb.down(name)
         info = sb.up(name, size)
-        with tempfile.TemporaryDirectory(prefix="smcp-bench-") as tmp:
-            workdir = Path(tmp)
-            playbook = _playbook(with_etcd, workdir)
-            firsts.append(_run_playbook(info.inventory, playbook, size, workdir))
-            reruns.append(_run_playbook(info.inventory, playbook, size, workdir))
-        sb.down(name)
+        try:
+            with tempfile.TemporaryDirectory(prefix="smcp-bench-") as tmp:
+                workdir = Path(tmp)
+                playbook = _playbook(with_etcd, workdir)
+                firsts.append(_run_playbook(info.inventory, playbook, size, workdir))
+                reruns.append(_run_playbook(info.inventory, playbook, size, workdir))
+        finally:
+            sb.down(name)
         print(f"  {size} hosts: first {firsts[-1]['seconds']} s, re-run {reruns[-1]['seconds']} s", flush=True)
     return {
         "runs": runs,
@@ -117,8 +119,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     if not args.no_warmup:  # the apt cache holds every package before anything is timed
-        print("warm-up (1 host, not timed)", flush=True)
-        _bench_size(1, 1, args.with_etcd)
+        warm = 3 if args.with_etcd else 1  # etcd refuses fewer than 3 members unless single-node is declared
+        print(f"warm-up ({warm} hosts, not timed)", flush=True)
+        _bench_size(warm, 1, args.with_etcd)
 
     result: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
