@@ -324,7 +324,12 @@ def _keys(info: SandboxInfo) -> dict[str, str]:
         auth.write_text(client_pub + "\n")
         os.chmod(auth, 0o644)
         proxy = root / "etc/apt/apt.conf.d/01smcp-proxy"
-        proxy.write_text(f'Acquire::http::Proxy "http://{info.gateway}:{APT_CACHE_PORT}/";\n')
+        # A fetch the cache stalls on (seen with ~20 hosts updating at once) times out and is retried
+        # instead of hanging the run.
+        proxy.write_text(
+            f'Acquire::http::Proxy "http://{info.gateway}:{APT_CACHE_PORT}/";\n'
+            'Acquire::http::Timeout "30";\nAcquire::Retries "3";\n'
+        )
         os.chmod(proxy, 0o644)
     return pubkeys
 
