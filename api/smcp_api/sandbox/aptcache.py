@@ -51,6 +51,9 @@ def _config() -> str:
             "Remap-secdeb: security.debian.org security.debian.org/debian-security"
             " deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security",
             "ExThreshold: 4",
+            # Indexes stay fresh for 5 min: 20 hosts updating at once otherwise race on refreshing
+            # the same InRelease ("Failure to move file ... File exists") and some apt runs hang.
+            "FreshIndexMaxAge: 300",
             "FollowIndexFileRemoval: 1",
             "PassThroughPattern: ^$",
             "",
