@@ -1,0 +1,52 @@
+"""smcp.platform.upgrade_plan: the module's result, refusals (fail or report) and the real versions table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.smcp.platform.plugins.module_utils import upgrade_plan as up
+from ansible_collections.smcp.platform.plugins.module_utils import versions
+from ansible_collections.smcp.platform.plugins.modules import upgrade_plan
+
+TABLE = up.Table(["1.34.4", "1.35.0", "1.35.1"])
+
+
+def run(capsys, table: up.Table | None = TABLE, **args) -> dict:
+    with patch_module_args(args):
+        module = AnsibleModule(argument_spec=upgrade_plan.ARGUMENT_SPEC, supports_check_mode=True)
+        with pytest.raises(SystemExit):
+            upgrade_plan.execute_module(module, table=table)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_plan_is_returned_unchanged(capsys) -> None:
+    out = run(capsys, target="1.35.1", control_planes={"cp1": "1.34.4"}, kubelets={"cp1": "1.34.4", "w1": "1.34.4"})
+    assert out["changed"] is False and out["plan"]["status"] == "ready"
+    assert [s["host"] for s in out["plan"]["steps"]] == ["cp1", "w1"]
+
+
+def test_refusal_fails_naming_the_rule(capsys) -> None:
+    out = run(capsys, target="1.34.4", control_planes={"cp1": "1.35.0"})
+    assert out["failed"] is True and out["refused"]["rule"] == "downgrade"
+    assert out["msg"].startswith("upgrade refused (downgrade): target 1.34.4 is older than control plane cp1")
+
+
+def test_refusal_can_be_reported_only(capsys) -> None:
+    out = run(capsys, target="1.34.4", control_planes={"cp1": "1.35.0"}, fail_on_refusal=False)
+    assert "failed" not in out and out["refused"]["rule"] == "downgrade" and "plan" not in out
+
+
+def test_default_table_is_the_collections_versions_table(capsys) -> None:
+    newest = versions.supported_versions()[-1]
+    minor = tuple(int(x) for x in newest.split(".")[:2])
+    previous = versions.newest_patch(f"{minor[0]}.{minor[1] - 1}")
+    out = run(capsys, table=None, target=newest, control_planes={"cp1": previous}, kubelets={"cp1": previous})
+    assert out["plan"]["hops"] == [newest]
+    table = up.default_table()
+    assert table.listing() == ", ".join(versions.supported_versions())
+    needs = table.requirements(up.parse(newest))
+    assert needs["etcd"] == versions.release(newest)["files"]["etcd"]["version"]
+    assert needs["containerd"] == versions.release(newest)["files"]["containerd"]["version"]
