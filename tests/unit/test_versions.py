@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
-
 from ansible_collections.smcp.platform.plugins.module_utils import versions, versions_data
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -14,7 +14,7 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 def test_three_consecutive_minors():
     minors = [tuple(int(p) for p in m.split(".")) for m in versions.supported_minors()]
     assert len(minors) >= 3
-    for (major_a, minor_a), (major_b, minor_b) in zip(minors, minors[1:]):
+    for (major_a, minor_a), (major_b, minor_b) in itertools.pairwise(minors):
         assert major_a == major_b == 1
         assert minor_b == minor_a + 1
 
@@ -61,7 +61,7 @@ def test_parse_version(text, expected):
 
 @pytest.mark.parametrize("text", ["1.35", "latest", "1.35.0-rc.1", "", "v1.x.0"])
 def test_parse_version_rejects_with_the_expected_form(text):
-    with pytest.raises(ValueError, match="MAJOR.MINOR.PATCH"):
+    with pytest.raises(ValueError, match=r"MAJOR\.MINOR\.PATCH"):
         versions.parse_version(text)
 
 

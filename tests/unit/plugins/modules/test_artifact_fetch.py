@@ -8,7 +8,6 @@ import json
 import os
 
 import pytest
-
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.smcp.platform.plugins.module_utils import artifact_fetch as af
 from ansible_collections.smcp.platform.plugins.modules import artifact_fetch
