@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: smcp developers
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_config
+short_description: Apply node labels and taints from the inventory through the Kubernetes API
+version_added: 0.1.0
+description:
+  - Sets the labels and taints of each listed Node with one JSON merge patch per Node that differs.
+  - Remembers what it set in the annotations C(smcp.io/managed-labels) and C(smcp.io/managed-taints), so a
+    label or taint dropped from the inventory is removed from the Node, while labels and taints set by
+    others (kubeadm's control-plane taint, the kubelet's labels, an operator) are left alone.
+  - Waits up to O(wait_timeout) for a Node that has just joined to register.
+author:
+  - smcp developers (@smcp)
+options:
+  kubeconfig:
+    description: Kubeconfig on the controller.
+    type: path
+    required: true
+  context:
+    description: Context in the kubeconfig. Default is its current context.
+    type: str
+  nodes:
+    description: One entry per Node.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Node name.
+        type: str
+        required: true
+      labels:
+        description: Labels C({key: value}) the Node must carry.
+        type: dict
+        default: {}
+      taints:
+        description: Taints, each with C(key), optional C(value) and C(effect) (default C(NoSchedule)).
+        type: list
+        elements: dict
+        default: []
+  timeout:
+    description: Seconds to wait for each API request.
+    type: float
+    default: 10
+  wait_timeout:
+    description: Seconds to wait for a Node to register.
+    type: float
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: Computes the patches without sending them.
+  diff_mode:
+    support: full
+    description: Returns each changed Node's labels and taints before and after.
+requirements:
+  - kubernetes (Python library, on the controller)
+notes:
+  - Run it on the controller (C(delegate_to=localhost), C(run_once=true)) with every Node in one call.
+"""
+
+EXAMPLES = r"""
+- name: Labels and taints from the inventory
+  smcp.platform.node_config:
+    kubeconfig: ~/.smcp/clusters/smcp/admin.conf
+    nodes:
+      - name: worker1
+        labels: {topology.kubernetes.io/zone: a, node-role.kubernetes.io/worker: ""}
+        taints: [{key: dedicated, value: gpu, effect: NoSchedule}]
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+nodes:
+  description: Per Node, whether it changed and its labels and taints before and after.
+  returned: success
+  type: dict
+  sample:
+    worker1:
+      changed: true
+      before: {labels: {kubernetes.io/hostname: worker1}, taints: []}
+      after:
+        labels: {kubernetes.io/hostname: worker1, node-role.kubernetes.io/worker: ""}
+        taints: [{key: dedicated, value: gpu, effect: NoSchedule}]
+error:
+  description: The rejected field with C(field), C(value), C(problem) and C(fix).
+  returned: failure on bad input
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+
+from ansible_collections.smcp.platform.plugins.module_utils.kube_client import (  # noqa: E402
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    KubeClient,
+    KubeError,
+)
+from ansible_collections.smcp.platform.plugins.module_utils.kube_nodes import apply  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kubeadm_config import ConfigError  # noqa: E402
+
+ARGUMENT_SPEC = dict(
+    kubeconfig=dict(type="path", required=True),
+    context=dict(type="str"),
+    nodes=dict(
+        type="list",
+        elements="dict",
+        required=True,
+        options=dict(
+            name=dict(type="str", required=True),
+            labels=dict(type="dict", default={}),
+            taints=dict(type="list", elements="dict", default=[]),
+        ),
+    ),
+    timeout=dict(type="float", default=10),
+    wait_timeout=dict(type="float", default=120),
+)
+
+
+def execute_module(module, client=None):
+    params = module.params
+    try:
+        if client is None:
+            if not HAS_KUBERNETES:
+                module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+            client = KubeClient(params["kubeconfig"], params["context"], params["timeout"])
+        outcome = apply(client, params["nodes"], module.check_mode, params["wait_timeout"])
+    except ConfigError as exc:
+        module.fail_json(msg=str(exc), error=exc.as_dict())
+    except KubeError as exc:
+        module.fail_json(msg=str(exc))
+    result = dict(changed=outcome["changed"], nodes=outcome["nodes"])
+    if outcome["changed"] and module._diff:
+        changed = {name: entry for name, entry in outcome["nodes"].items() if entry["changed"]}
+        result["diff"] = dict(
+            before={name: entry["before"] for name, entry in changed.items()},
+            after={name: entry["after"] for name, entry in changed.items()},
+        )
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    execute_module(module)
+
+
+if __name__ == "__main__":
+    main()
