@@ -360,8 +360,8 @@ def validate(params: KubeadmParams) -> list[str]:
                 "is not 64 lower-case hex characters",
                 "pass the key printed by 'kubeadm init phase upload-certs --upload-certs' on the first control plane",
             )
-        if params.kubelet_version and params.api_server_version:
-            check_skew(params.kubelet_version, params.api_server_version)
+    if params.kubelet_version and params.api_server_version:
+        check_skew(params.kubelet_version, params.api_server_version)
     return warnings
 
 

@@ -141,7 +141,7 @@ options:
     type: str
     default: ""
   api_server_version:
-    description: Version the cluster's API server reports.
+    description: Version the API server reports (for O(kind=init), the version being installed).
     type: str
     default: ""
   control_plane_count:
