@@ -54,4 +54,3 @@ def check_pfs(pfs, sysfs="/sys"):
     if problems:
         raise CniError("SR-IOV preflight failed: " + "; ".join(problems))
     return state
-
