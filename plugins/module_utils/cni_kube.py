@@ -122,6 +122,8 @@ class Applier:
                     "application/json",
                     {"fieldManager": self.field_manager},
                 )
+            if status == 404 and before is None and dry_run:
+                return "created"  # its namespace or CRD is created by an earlier object of this run
             if status == 404 and self.clock() < deadline:
                 self.sleep(1)
                 continue
