@@ -225,6 +225,36 @@ class ClusterHost(Request):
     _roles = field_validator("roles")(_unique_roles)
 
 
+def load_balancer_problem(endpoint: str | None, options: dict[str, Any]) -> str | None:
+    """What is wrong with the API endpoint settings (smcp_lb_mode and friends), or None.
+
+    Without options.smcp_lb_mode the mode is external when control_plane_endpoint is set, else local
+    (see jobs/inventory.cluster_vars). Values of the wrong type are left to the argument-spec check.
+    """
+    mode = options.get("smcp_lb_mode")
+    endpoint = endpoint or options.get("smcp_control_plane_endpoint")
+    if mode == "vip":
+        vip = options.get("smcp_lb_vip")
+        try:
+            ipaddress.ip_address(vip if isinstance(vip, str) else "")
+        except ValueError:
+            return (
+                f"options.smcp_lb_vip: {vip!r} is not an IP address; smcp_lb_mode vip needs an unused address "
+                "in the control planes' network (e.g. 192.0.2.250)"
+            )
+    elif mode == "external" and not endpoint:
+        return (
+            "control_plane_endpoint: smcp_lb_mode external needs the host:port of your load balancer; set "
+            "control_plane_endpoint (e.g. api.example.org:6443)"
+        )
+    elif mode == "local" and endpoint:
+        return (
+            f"control_plane_endpoint: {endpoint} is set but options.smcp_lb_mode is local (haproxy on every node at "
+            "127.0.0.1); drop control_plane_endpoint, or set smcp_lb_mode to external (your load balancer)"
+        )
+    return None
+
+
 class ClusterCreate(Request):
     name: Annotated[
         str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -271,6 +301,8 @@ class ClusterCreate(Request):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"hosts lists host_id {dupes[0]} more than once; list each host once with all its roles")
+        if problem := load_balancer_problem(self.control_plane_endpoint, self.options):
+            raise ValueError(problem)
         etcd = sum("etcd" in h.roles for h in self.hosts)
         if not any("control_plane" in h.roles for h in self.hosts):
             raise ValueError("hosts has no control_plane host; give at least one host the role control_plane")
@@ -318,6 +350,8 @@ class JobCreate(Request):
             raise ValueError("host_ids repeats an id; list each host once")
         if self.operation in {"create_cluster", "add_nodes", "upgrade", "etcd_backup", "reset"} and not self.cluster_id:
             raise ValueError(f"operation {self.operation} works on a cluster; set cluster_id")
+        if self.operation == "add_nodes" and not self.host_ids:
+            raise ValueError("operation add_nodes needs host_ids (the new workers to join)")
         if self.operation == "remove_node" and not (self.cluster_id and self.host_ids):
             raise ValueError("operation remove_node needs cluster_id and host_ids (the nodes to remove)")
         return self

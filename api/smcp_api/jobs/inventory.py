@@ -39,6 +39,7 @@ def job_hosts(session: Session, job: Job) -> tuple[Cluster | None, list[Host]]:
 
 
 def cluster_vars(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's spec as smcp_* inventory variables (options, validated by the roles' specs, win)."""
     values: dict[str, Any] = {
         "smcp_cluster_name": cluster.name,
         "smcp_pod_cidr": cluster.pod_cidr,
@@ -48,6 +49,8 @@ def cluster_vars(cluster: Cluster) -> dict[str, Any]:
     }
     if cluster.control_plane_endpoint:
         values["smcp_control_plane_endpoint"] = cluster.control_plane_endpoint
+        # An endpoint without a mode is the user's own load balancer (schemas.load_balancer_problem).
+        values["smcp_lb_mode"] = "external"
     values.update(cluster.options or {})
     return values
 
