@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -436,3 +437,21 @@ def test_module_warns_about_two_control_planes(tmp_path: Path, capsys, monkeypat
     monkeypatch.setattr(_internal, "is_controller", False)
     result = run(capsys, **module_args(tmp_path / "x.yaml", control_plane_count=2))
     assert "fault tolerance" in json.dumps(result["warnings"])  # 2.19 returns structured warnings
+
+
+# --------------------------------------------------------------------------- cross-check with the stand-in
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_standin_kubeadm_accepts_the_golden_files(name: str, tmp_path: Path) -> None:
+    """tests/standins' kubeadm has its own v1beta4 field table and strict decoding: a second opinion."""
+    standin = Path(__file__).resolve().parents[1] / "standins" / "kubeadm"
+    env = {**os.environ, "SMCP_STANDIN_ROOT": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(standin), "config", "validate", "--config", str(GOLDEN / f"{name}.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
