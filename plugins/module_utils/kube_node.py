@@ -277,3 +277,41 @@ def release(client: Any, holder: str, force: bool = False) -> Tuple[bool, Option
             if exc.status != 409:
                 raise
     raise KubeError("the kube-system namespace kept changing while releasing the lock; run again", 409)
+
+
+# ------------------------------------------------------------------ versions
+def _image_tag(pod: Dict[str, Any]) -> str:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        image = str(container.get("image", ""))
+        if "kube-apiserver" in image and ":" in image.rsplit("/", 1)[-1]:
+            return image.rsplit(":", 1)[1].lstrip("v").split("@")[0]
+    return ""
+
+
+def read_versions(client: Any, control_planes: List[str], nodes: List[str]) -> Dict[str, Any]:
+    """Live versions: {"control_planes": {host: apiserver}, "kubelets": {host: kubelet}, "missing": [...]}.
+
+    The API server version of a control plane is the image tag of its ``kube-apiserver-<node>`` static
+    pod, or its kubelet's version when there is no such pod. Nodes not registered are listed as missing.
+    """
+    found = {}
+    for item in client.request("GET", "/api/v1/nodes").get("items") or []:
+        name = (item.get("metadata") or {}).get("name")
+        if name:
+            found[name] = item
+    pods = (
+        client.request(
+            "GET", "/api/v1/namespaces/kube-system/pods", query={"labelSelector": "component=kube-apiserver"}
+        ).get("items")
+        or []
+    )
+    apiservers = {}
+    for pod in pods:
+        node_name = (pod.get("spec") or {}).get("nodeName") or ""
+        tag = _image_tag(pod)
+        if node_name and tag:
+            apiservers[node_name] = tag
+    kubelets = {h: kubelet_version(found[h]) for h in nodes if h in found}
+    cps = {h: apiservers.get(h) or kubelet_version(found[h]) for h in control_planes if h in found}
+    missing = sorted(h for h in set(nodes) | set(control_planes) if h not in found)
+    return {"control_planes": cps, "kubelets": kubelets, "missing": missing}

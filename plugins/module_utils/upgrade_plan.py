@@ -318,6 +318,7 @@ def plan(
                 kl_now[host] = hop
     return {
         "status": "ready" if steps else "at_target",
+        "by_hop": by_hop(steps),
         "target": fmt(want),
         "current": {
             "control_planes": {h: fmt(v) for h, v in cps.items()},
@@ -329,6 +330,21 @@ def plan(
         "first_control_plane": next((s["host"] for s in steps if s.get("kubeadm") == "apply"), None),
         "nodes": sorted({s["host"] for s in steps if s["kind"] == "node"}),
     }
+
+
+def by_hop(steps: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Steps grouped per hop, as the playbook runs them: components, control planes (in order), workers."""
+    out: List[Dict[str, Any]] = []
+    for step in steps:
+        if not out or out[-1]["version"] != step["hop"]:
+            out.append({"version": step["hop"], "components": [], "control_planes": [], "nodes": [], "steps": {}})
+        group = out[-1]
+        if step["kind"] in ("control_plane", "node"):
+            group["control_planes" if step["kind"] == "control_plane" else "nodes"].append(step["host"])
+            group["steps"][step["host"]] = step
+        else:
+            group["components"].append(step)
+    return out
 
 
 def _hops(low: Version, want: Version, table: Table, allow_multi_hop: bool) -> List[Version]:

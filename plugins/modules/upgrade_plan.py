@@ -30,14 +30,27 @@ options:
     required: true
   control_planes:
     description:
-      - Inventory host name -> version of its kube-apiserver. The first host in order runs
+      - Control plane -> version of its kube-apiserver. The first host in order runs
         C(kubeadm upgrade apply).
-    type: dict
+      - With O(kubeconfig), a list of control-plane node names whose versions are read from the cluster.
+    type: raw
     required: true
   kubelets:
-    description: Inventory host name -> kubelet version, for every node (control planes included).
-    type: dict
+    description:
+      - Node -> kubelet version, for every node (control planes included).
+      - With O(kubeconfig), a list of node names whose versions are read from the cluster.
+    type: raw
     default: {}
+  kubeconfig:
+    description:
+      - Read the versions from the cluster (kubelet versions of the Node objects, the image tag of each
+        C(kube-apiserver-<node>) static pod, else that node's kubelet version).
+      - Nodes in O(kubelets) that are not registered are left out and listed in RV(missing); a missing
+        control plane fails.
+    type: path
+  context:
+    description: Kubeconfig context (default the current one).
+    type: str
   etcd:
     description: Installed etcd version (the oldest member's); empty = not checked.
     type: str
@@ -126,6 +139,12 @@ plan:
       description: Workers that get a step.
       type: list
       elements: str
+    by_hop:
+      description:
+        - The steps per hop as the playbook runs them, each with C(version), C(components) (steps),
+          C(control_planes) and C(nodes) (host names in order) and C(steps) (host -> step).
+      type: list
+      elements: dict
   sample:
     status: ready
     target: 1.36.0
@@ -135,6 +154,11 @@ plan:
     steps:
       - {hop: 1.36.0, kind: control_plane, host: cp1, kubeadm: apply, kubelet: true, from: 1.35.0, to: 1.36.0}
       - {hop: 1.36.0, kind: node, host: w1, from: 1.35.0, to: 1.36.0}
+missing:
+  description: Nodes given that are not registered in the cluster (with O(kubeconfig)); they get no step.
+  returned: O(kubeconfig) given
+  type: list
+  elements: str
 refused:
   description: Why the upgrade must not start.
   returned: refused
@@ -153,7 +177,12 @@ refused:
     message: "target 1.36.0 is 2 minors ahead of 1.34.2; Kubernetes upgrades one minor at a time: ..."
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_node import read_versions  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import (  # noqa: E402
     PlanRefused,
@@ -164,8 +193,10 @@ from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import 
 
 ARGUMENT_SPEC = {
     "target": {"type": "str", "required": True},
-    "control_planes": {"type": "dict", "required": True},
-    "kubelets": {"type": "dict", "default": {}},
+    "control_planes": {"type": "raw", "required": True},
+    "kubelets": {"type": "raw", "default": {}},
+    "kubeconfig": {"type": "path"},
+    "context": {"type": "str"},
     "etcd": {"type": "str", "default": ""},
     "containerd": {"type": "dict", "default": {}},
     "cni": {"type": "dict", "default": {}},
@@ -174,13 +205,43 @@ ARGUMENT_SPEC = {
 }
 
 
-def execute_module(module: AnsibleModule, table: Table | None = None) -> None:
+def live_versions(module: AnsibleModule, client: Any = None) -> dict[str, Any]:
+    """control_planes/kubelets as given, or read from the cluster when a kubeconfig is given."""
     p = module.params
+    cps, kls = p["control_planes"], p["kubelets"]
+    if not p["kubeconfig"] and client is None:
+        if not isinstance(cps, dict) or not isinstance(kls, dict):
+            module.fail_json(msg="control_planes and kubelets must be host -> version dicts unless kubeconfig is given")
+        return {"control_planes": cps, "kubelets": kls, "missing": None}
+    names_cp = list(cps) if isinstance(cps, (list, dict)) else [cps]
+    names_kl = list(kls) if isinstance(kls, (list, dict)) else [kls]
+    try:
+        if client is None:
+            from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient
+
+            client = KubeClient(p["kubeconfig"], context=p["context"])
+        found = read_versions(client, [str(h) for h in names_cp], [str(h) for h in names_kl])
+    except KubeError as exc:
+        module.fail_json(msg=f"reading the cluster's versions failed: {exc}")
+    lost = [h for h in names_cp if h in found["missing"]]
+    if lost:
+        module.fail_json(
+            msg=f"control plane(s) {', '.join(map(str, lost))} not registered as nodes; check the inventory names "
+            "against the cluster's node names",
+            missing=found["missing"],
+        )
+    return found
+
+
+def execute_module(module: AnsibleModule, table: Table | None = None, client: Any = None) -> None:
+    p = module.params
+    found = live_versions(module, client)
+    extra: dict[str, Any] = {} if found["missing"] is None else {"missing": found["missing"]}
     try:
         result = plan(
             target=p["target"],
-            control_planes=p["control_planes"],
-            kubelets=p["kubelets"],
+            control_planes=found["control_planes"],
+            kubelets=found["kubelets"],
             table=table or default_table(),
             allow_multi_hop=p["allow_multi_hop"],
             etcd=p["etcd"] or None,
@@ -189,11 +250,11 @@ def execute_module(module: AnsibleModule, table: Table | None = None) -> None:
         )
     except PlanRefused as exc:
         if p["fail_on_refusal"]:
-            module.fail_json(msg=f"upgrade refused ({exc.rule}): {exc.message}", refused=exc.as_dict())
-        module.exit_json(changed=False, refused=exc.as_dict())
+            module.fail_json(msg=f"upgrade refused ({exc.rule}): {exc.message}", refused=exc.as_dict(), **extra)
+        module.exit_json(changed=False, refused=exc.as_dict(), **extra)
     except ValueError as exc:  # the versions table's own errors (an unknown release)
         module.fail_json(msg=f"versions table: {exc}", refused={"rule": "unsupported_version", "message": str(exc)})
-    module.exit_json(changed=False, plan=result)
+    module.exit_json(changed=False, plan=result, **extra)
 
 
 def main() -> None:
