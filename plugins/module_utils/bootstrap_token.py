@@ -90,8 +90,8 @@ def parse_duration(option: str, value: Any) -> int:
 
 def generate(rand: Any = secrets) -> tuple[str, str]:
     """A fresh (id, secret) pair: [a-z0-9]{6} and [a-z0-9]{16}, from a CSPRNG."""
-    token_id = "".join(rand.choice(_ALPHABET) for _ in range(6))
-    secret = "".join(rand.choice(_ALPHABET) for _ in range(16))
+    token_id = "".join(rand.choice(_ALPHABET) for _unused in range(6))
+    secret = "".join(rand.choice(_ALPHABET) for _unused in range(16))
     return token_id, secret
 
 

@@ -98,7 +98,7 @@ def server_version(client: Any) -> str:
     """The API server's version without the leading v ("1.35.0")."""
     info = client.request("GET", "/version")
     text = str(info.get("gitVersion", ""))
-    return text.lstrip("v").split("+")[0].split("-")[0]
+    return text.lstrip("v").split("+", maxsplit=1)[0].split("-", maxsplit=1)[0]
 
 
 def wait_for(client: Any, timeout: float, interval: float = 2.0) -> str:

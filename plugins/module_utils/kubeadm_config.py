@@ -220,7 +220,7 @@ def _check_taints(taints: list[dict[str, str]]) -> None:
 def check_label_key(field_name: str, key: str) -> None:
     """A qualified name: optional DNS-subdomain prefix and '/', then a name of at most 63 characters."""
     text = str(key)
-    prefix, _, name = text.rpartition("/")
+    prefix, _sep, name = text.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
         raise ConfigError(field_name, key, "prefix is not a DNS subdomain", "use a lower-case prefix like example.com/")
     if not name or len(name) > 63 or not _LABEL_NAME_RE.match(name):

@@ -66,6 +66,7 @@ attributes:
     description: Reports whether a token would be created; returns no token then.
   diff_mode:
     support: none
+    description: The token is a secret; nothing is diffed.
 requirements:
   - kubernetes (Python library, on the controller)
   - cryptography (Python library, on the controller)

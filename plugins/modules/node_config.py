@@ -36,7 +36,7 @@ options:
         type: str
         required: true
       labels:
-        description: Labels C({key: value}) the Node must carry.
+        description: "Labels the Node must carry, as a mapping of key to value."
         type: dict
         default: {}
       taints:
