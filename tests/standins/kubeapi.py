@@ -33,13 +33,16 @@ import asyncio
 import contextlib
 import copy
 import datetime
+import ipaddress
 import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -955,9 +958,33 @@ class Handler(StandinEmulator):
                 f'{res.plural}{"." + res.group if res.group else ""} "{key[3]}" already exists',
                 {"name": key[3], "group": res.group, "kind": res.plural},
             )
+        if res.plural == "nodes":
+            self.allocate_pod_cidr(obj)
         if "dryRun" not in request.params:
             self._put(key, obj, "ADDED")
         return aiohttp.web.json_response(self.render(res, obj), status=201)
+
+    def allocate_pod_cidr(self, node: dict[str, Any]) -> None:
+        """kube-controller-manager's node IPAM (--allocate-node-cidrs): a free /24 of the cluster's podSubnet.
+
+        The podSubnet comes from kube-system/kubeadm-config (written by kubeadm init), as kubeadm passes it on.
+        """
+        spec = node.setdefault("spec", {})
+        cm = self.store.get(("", "configmaps", "kube-system", "kubeadm-config"))
+        if spec.get("podCIDR") or not cm:
+            return
+        try:
+            cluster = yaml.safe_load((cm.get("data") or {}).get("ClusterConfiguration", "")) or {}
+            subnet = ipaddress.ip_network(str((cluster.get("networking") or {}).get("podSubnet", "")).split(",")[0])
+        except (ValueError, yaml.YAMLError):
+            return
+        if subnet.version != 4 or subnet.prefixlen > 24:
+            return
+        used = {(n.get("spec") or {}).get("podCIDR") for n in self.nodes()}
+        for candidate in subnet.subnets(new_prefix=24):
+            if str(candidate) not in used:
+                spec["podCIDR"], spec["podCIDRs"] = str(candidate), [str(candidate)]
+                return
 
     def _store_update(
         self,
@@ -1226,25 +1253,107 @@ def running(**kwargs: Any) -> Iterator[KubeAPI]:
         yield api
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubeapi.py", description="Kubernetes API test server (tests only)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run in the foreground until SIGTERM/SIGINT")
-    serve.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0 = any free port)")
-    serve.add_argument("--log", help="append every request as one JSON line to this file")
-    serve.add_argument("--pidfile", help="write the process id here (removed on exit)")
-    serve.add_argument("--version", default="1.35.0", help="version served on /version (default 1.35.0)")
-    serve.add_argument(
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0 = any free port)")
+    parser.add_argument("--log", help="append every request as one JSON line to this file")
+    parser.add_argument("--pidfile", help="write the process id here (removed on exit)")
+    parser.add_argument("--version", default="1.35.0", help="version served on /version (default 1.35.0)")
+    parser.add_argument(
         "--fail-eviction-for",
         action="append",
         default=[],
         metavar="NODE",
         help="answer 500 to evictions of pods on NODE (repeatable)",
     )
-    serve.add_argument(
+    parser.add_argument(
         "--no-ready-simulation", action="store_true", help="DaemonSets/Deployments never report ready replicas"
     )
+
+
+def _start(args: argparse.Namespace) -> int:
+    """Run `serve` detached, wait until it answers, print {"url", "pid"}."""
+    host, _, port = args.listen.rpartition(":")
+    host = host or "127.0.0.1"
+    if int(port) == 0:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = str(sock.getsockname()[1])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "serve",
+        "--listen",
+        f"{host}:{port}",
+        "--pidfile",
+        args.pidfile,
+        "--version",
+        args.version,
+    ]
+    if args.log:
+        cmd += ["--log", args.log]
+    for node in args.fail_eviction_for:
+        cmd += ["--fail-eviction-for", node]
+    if args.no_ready_simulation:
+        cmd.append("--no-ready-simulation")
+    with open(args.pidfile + ".out", "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"kubeapi stand-in exited with {proc.returncode}: see {args.pidfile}.out", file=sys.stderr)
+            return 1
+        try:
+            with urllib.request.urlopen(url + "/version", timeout=2):
+                if Path(args.pidfile).exists():
+                    print(json.dumps({"url": url, "pid": proc.pid}))
+                    return 0
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    print(f"kubeapi stand-in did not answer on {url} within 30s", file=sys.stderr)
+    return 1
+
+
+def _stop(pidfile: str) -> int:
+    try:
+        pid = int(Path(pidfile).read_text(encoding="utf-8").strip())
+    except (FileNotFoundError, ValueError):
+        print(f"no kubeapi stand-in pid in {pidfile}: nothing to stop")
+        return 0
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        Path(pidfile).unlink()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubeapi.py", description="Kubernetes API test server (tests only)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_options(sub.add_parser("serve", help="run in the foreground until SIGTERM/SIGINT"))
+    start = sub.add_parser("start", help="run `serve` in the background; prints {url, pid} once it answers")
+    _serve_options(start)
+    start.set_defaults(pidfile=None)
+    stop = sub.add_parser("stop", help="stop the server started with --pidfile")
+    stop.add_argument("--pidfile", required=True)
     args = parser.parse_args(argv)
+    if args.command == "stop":
+        return _stop(args.pidfile)
+    if args.command == "start":
+        if not args.pidfile:
+            parser.error("start needs --pidfile (stop uses it)")
+        return _start(args)
     host, _, port = args.listen.rpartition(":")
     api = KubeAPI(
         host=host or "127.0.0.1",

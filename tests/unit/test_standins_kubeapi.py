@@ -239,3 +239,58 @@ def test_kubernetes_core_modules_drain_against_the_server(api: KubeAPI, core: cl
     assert cordon < evict < uncordon
     assert core.read_node("w1").spec.unschedulable in (None, False)
     assert core.list_namespaced_pod("default").items == []
+
+
+def test_node_ipam_allocates_pod_cidrs_from_kubeadm_config(api: KubeAPI, core: client.CoreV1Api) -> None:
+    core.create_node({"metadata": {"name": "early"}})  # before kubeadm init: no podSubnet known yet
+    cluster = yaml.safe_dump({"networking": {"podSubnet": "10.244.0.0/16"}})
+    core.create_namespaced_config_map(
+        "kube-system", {"metadata": {"name": "kubeadm-config"}, "data": {"ClusterConfiguration": cluster}}
+    )
+    core.create_node({"metadata": {"name": "a"}})
+    core.create_node({"metadata": {"name": "b"}})
+    assert core.read_node("early").spec.pod_cidr is None
+    assert [core.read_node(n).spec.pod_cidr for n in ("a", "b")] == ["10.244.0.0/24", "10.244.1.0/24"]
+
+
+def test_cli_start_serve_stop(tmp_path: Path) -> None:
+    script = ROOT / "tests" / "standins" / "kubeapi.py"
+    pidfile, log = tmp_path / "k.pid", tmp_path / "k.jsonl"
+    started = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "start",
+            "--listen",
+            "127.0.0.1:0",
+            "--pidfile",
+            str(pidfile),
+            "--log",
+            str(log),
+            "--version",
+            "1.34.4",
+            "--fail-eviction-for",
+            "w9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    url = json.loads(started.stdout)["url"]
+    try:
+        with urllib.request.urlopen(f"{url}/version", timeout=5) as resp:
+            assert json.loads(resp.read())["gitVersion"] == "v1.34.4"
+        with urllib.request.urlopen(f"{url}/_standin/fail", timeout=5) as resp:
+            assert json.loads(resp.read())[0]["node"] == "w9"
+        logged = [json.loads(line)["path"] for line in log.read_text().splitlines()]
+        assert logged and set(logged) == {"/version"}  # the admin endpoint is not logged
+    finally:
+        stopped = subprocess.run(
+            [sys.executable, str(script), "stop", "--pidfile", str(pidfile)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert stopped.returncode == 0 and not pidfile.exists()
