@@ -104,6 +104,10 @@ def test_role_times_out_naming_what_is_not_ready(api, tmp_path):
         ({"smcp_pod_cidr": "10.244.0.0/25"}, "smcp_pod_cidr=10.244.0.0/25 is too small"),
         ({"cni_mtu": 1000, "cni_encapsulation": "none"}, "below the minimum 1280"),
         ({"smcp_pod_cidr": "10.96.0.0/16"}, "overlaps smcp_service_cidr 10.96.0.0/12"),
+        (
+            {"cni_sriov_pfs": [{"name": "smcpnopf0", "num_vfs": 4, "resource_name": "sriov_a"}]},
+            "SR-IOV preflight failed: PF smcpnopf0 does not exist",
+        ),
     ],
 )
 def test_bad_input_fails_before_anything_is_applied(api, tmp_path, extra, message):
