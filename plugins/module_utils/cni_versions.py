@@ -16,8 +16,9 @@ Sources (looked up 2026-11-25):
 - Calico v3.31.3: https://docs.tigera.io/calico/latest/reference/component-versions
   (calico/node, calico/cni, calico/kube-controllers v3.31.3); Kubernetes 1.35 tested with
   v3.31 per https://github.com/orgs/projectcalico/discussions/11717 (maintainer answer:
-  "v1.35 has been added" to the requirements page). No Calico release in our sources names
-  1.36 yet: 1.36 uses the same v3.31.3 (closest tested; revisit when a newer line lists 1.36).
+  "v1.35 has been added" to the requirements page; 1.32-1.34 were listed before). No Calico
+  release in our sources names 1.36 yet: 1.36 uses the same v3.31.3 (closest tested; revisit
+  when a newer line lists 1.36).
 - Flannel v0.28.0: https://pkg.go.dev/github.com/flannel-io/flannel@v0.28.0 (published
   2026-01-06); image ghcr.io/flannel-io/flannel (kube-flannel.yml of flannel-io/flannel).
   flannel CNI plugin v1.8.0-flannel1: https://github.com/flannel-io/cni-plugin (tag
@@ -72,9 +73,10 @@ _COMMON = {
     },
 }
 
-# One entry per supported Kubernetes minor. The same component set serves 1.34-1.36 (see the
-# sources above); a minor gets its own pins when upstream support differs.
-CNI_BY_MINOR = {minor: copy.deepcopy(_COMMON) for minor in ("1.34", "1.35", "1.36")}
+# One entry per Kubernetes minor of the versions table (1.33-1.35) plus 1.36. The same component set
+# serves all of them (Calico v3.31 is tested on 1.32-1.35, see the sources above); a minor gets its
+# own pins when upstream support differs.
+CNI_BY_MINOR = {minor: copy.deepcopy(_COMMON) for minor in ("1.33", "1.34", "1.35", "1.36")}
 
 
 def cni_release(minor):

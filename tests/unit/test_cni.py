@@ -144,14 +144,21 @@ def test_mirror_image(ref, registry, expected):
 
 
 def test_versions_pins_every_supported_minor_with_upstream_images():
-    assert sorted(cni_versions.CNI_BY_MINOR) == ["1.34", "1.35", "1.36"]
+    assert sorted(cni_versions.CNI_BY_MINOR) == ["1.33", "1.34", "1.35", "1.36"]
+    # every minor of the versions table has CNI pins and a schema, and release() carries them
+    from ansible_collections.smcp.platform.plugins.module_utils import versions
+
+    for minor in versions.supported_minors():
+        assert minor in cni_versions.CNI_BY_MINOR
+        assert (ROOT / f"roles/cni/files/schemas/kubernetes-{minor}.json").exists()
+        assert versions.release(versions.newest_patch(minor))["cni"] == cni_versions.CNI_BY_MINOR[minor]
     for pins in cni_versions.CNI_BY_MINOR.values():
         for component in ("calico", "flannel", "multus", "sriov_cni", "sriov_device_plugin"):
             assert pins[component]["version"].startswith("v")
             for key, ref in pins[component]["images"].items():
                 tag = ref.rsplit(":", 1)[1]
                 assert tag.startswith("v1.8.0-flannel" if key == "cni_plugin" else pins[component]["version"])
-    with pytest.raises(ValueError, match=r"1\.34, 1\.35, 1\.36"):
+    with pytest.raises(ValueError, match=r"1\.33, 1\.34, 1\.35, 1\.36"):
         cni_versions.cni_release("1.20")
 
 
