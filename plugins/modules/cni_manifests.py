@@ -67,11 +67,11 @@ options:
     type: bool
     default: false
   sriov_pfs:
-    description: SR-IOV PFs per host, C({host: [{name, num_vfs, resource_name}]}).
+    description: SR-IOV PFs per host name, each a list of C(name), C(num_vfs), C(resource_name) entries.
     type: dict
     default: {}
   sriov_networks:
-    description: SR-IOV NetworkAttachmentDefinitions, C([{name, namespace, resource_name, vlan, ipam}]).
+    description: SR-IOV NetworkAttachmentDefinitions, entries with C(name), C(namespace), C(resource_name), C(vlan), C(ipam).
     type: list
     elements: dict
     default: []
