@@ -1,22 +1,53 @@
-"""Supported Kubernetes versions (one table; the platform's versions table replaces it later)."""
+"""Supported Kubernetes versions: the smcp.platform collection's versions table (plugins/module_utils/versions.py).
+
+A new cluster may ask for any patch of a supported minor (normalise); an upgrade target must be a
+release listed in the table (exact), because the upgrade installs that release's files.
+"""
 
 from __future__ import annotations
 
 import re
+from types import ModuleType
 
-SUPPORTED_MINORS: dict[str, str] = {"1.34": "1.34.2", "1.35": "1.35.0", "1.36": "1.36.0"}
-"""Minor -> newest known patch. Any patch of a supported minor is accepted."""
+from smcp_api import collection
 
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
 
-def normalise(version: str) -> str:
-    """'v1.34.2' or '1.34.2' -> '1.34.2'; raises ValueError naming the fix."""
+def table() -> ModuleType:
+    return collection.module_utils("versions")
+
+
+def supported_versions() -> list[str]:
+    return list(table().supported_versions())
+
+
+def supported_minors() -> list[str]:
+    return list(table().supported_minors())
+
+
+def _parse(version: str) -> tuple[str, str]:
     m = VERSION_RE.match(version.strip())
-    supported = ", ".join(f"{minor}.x" for minor in SUPPORTED_MINORS)
     if not m:
-        raise ValueError(f"'{version}' is not a Kubernetes version; use MAJOR.MINOR.PATCH such as 1.34.2")
+        raise ValueError(f"'{version}' is not a Kubernetes version; use MAJOR.MINOR.PATCH such as 1.35.0")
     minor = f"{int(m.group(1))}.{int(m.group(2))}"
-    if minor not in SUPPORTED_MINORS:
+    return minor, f"{minor}.{int(m.group(3))}"
+
+
+def normalise(version: str) -> str:
+    """'v1.35.0' or '1.35.0' -> '1.35.0' when its minor is supported; raises ValueError naming the fix."""
+    minor, full = _parse(version)
+    minors = supported_minors()
+    if minor not in minors:
+        supported = ", ".join(f"{m}.x" for m in minors)
         raise ValueError(f"Kubernetes {version} is not supported; use one of {supported}")
-    return f"{minor}.{int(m.group(3))}"
+    return full
+
+
+def exact(version: str) -> str:
+    """Like normalise, but the release itself must be in the table (an upgrade target)."""
+    _, full = _parse(version)
+    listed = supported_versions()
+    if full not in listed:
+        raise ValueError(f"Kubernetes {version} is not in the versions table; use one of {', '.join(listed)}")
+    return full

@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, select, update
 
 from smcp_api.db import session_scope
 from smcp_api.jobs import inventory, sanitize
-from smcp_api.jobs.service import collection_dir, playbook_for
+from smcp_api.jobs.service import collection_dir, playbook_for, record_outcome
 from smcp_api.models import Host, Job, JobEvent, Lock, utcnow
 
 if TYPE_CHECKING:
@@ -310,6 +310,8 @@ def finish(
         if summary:
             values["host_summary"] = summary
         session.execute(update(Job).where(Job.id == job_id).values(**values))
+        if status == "successful" and (job := session.get(Job, job_id)) is not None:
+            record_outcome(session, job)
         session.execute(delete(Lock).where(Lock.job_id == job_id))
 
 

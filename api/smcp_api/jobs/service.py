@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import InvalidToken
 from fastapi import HTTPException, status
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smcp_api import collection, versions
 from smcp_api.core.config import Settings
 from smcp_api.jobs import argspecs
 from smcp_api.models import Cluster, Credential, Host, Job, Lock, Token
@@ -112,6 +114,83 @@ def check_credentials(session: Session, vault: Vault, hosts: list[Host]) -> None
             ) from exc
 
 
+def check_upgrade(cluster: Cluster, hosts: list[Host], extra_vars: dict[str, Any]) -> dict[str, Any]:
+    """The upgrade plan from the cluster's recorded version to extra_vars.smcp_kubernetes_version; 422 if refused."""
+    field = "params.extra_vars.smcp_kubernetes_version"
+    target = extra_vars.get("smcp_kubernetes_version")
+    if not isinstance(target, str) or not target:
+        raise unprocessable(f"{field}: give the target version (e.g. {versions.supported_versions()[-1]})")
+    try:
+        target = versions.exact(target)
+    except ValueError as exc:
+        raise unprocessable(f"{field}: {exc}") from None
+    up = collection.module_utils("upgrade_plan")
+    members = [h for h in hosts if h.cluster_id == cluster.id]
+    cps = {h.name: cluster.kubernetes_version for h in members if "control_plane" in (h.cluster_roles or [])}
+    kubelets = {h.name: cluster.kubernetes_version for h in members}
+    try:
+        plan: dict[str, Any] = up.plan(
+            target=target,
+            control_planes=cps,
+            kubelets=kubelets,
+            table=up.default_table(),
+            allow_multi_hop=bool(extra_vars.get("upgrade_allow_multi_hop", False)),
+        )
+    except up.PlanRefused as exc:
+        raise unprocessable(f"{field}: upgrade refused ({exc.rule}): {exc.message}") from None
+    size = extra_vars.get("upgrade_batch_size")
+    if size is not None:
+        try:
+            up.batch_size(max(1, len(kubelets) - len(cps)), size)
+        except ValueError as exc:
+            raise unprocessable(f"params.extra_vars.upgrade_batch_size: {exc}") from None
+    return plan
+
+
+def check_remove(cluster: Cluster, hosts: list[Host], host_ids: list[str]) -> None:
+    """Refuse a removal that would leave the cluster without a control plane or an etcd member."""
+    leaving = {h.id for h in hosts if h.id in host_ids}
+    staying = [h for h in hosts if h.cluster_id == cluster.id and h.id not in leaving]
+    for role, what in (("control_plane", "control plane"), ("etcd", "etcd member")):
+        had = [h for h in hosts if h.cluster_id == cluster.id and role in (h.cluster_roles or [])]
+        if had and not any(role in (h.cluster_roles or []) for h in staying):
+            names = ", ".join(sorted(h.name for h in had))
+            raise unprocessable(
+                f"host_ids: removing them leaves cluster '{cluster.name}' without a {what} ({names}); "
+                f"add another {what} first (operation add_nodes), or wipe the whole cluster (operation reset)"
+            )
+
+
+def check_operation(body: JobCreate, cluster: Cluster | None, hosts: list[Host]) -> None:
+    """Operation-specific refusals (before any job is recorded)."""
+    extra = body.params.extra_vars
+    if body.operation == "upgrade" and cluster is not None:
+        check_upgrade(cluster, hosts, extra)
+    elif body.operation == "remove_node" and cluster is not None:
+        check_remove(cluster, hosts, list(body.host_ids or []))
+    elif body.operation == "reset" and extra.get("reset_confirm") is not True:
+        raise unprocessable(
+            "params.extra_vars.reset_confirm: a reset wipes Kubernetes from every targeted host; "
+            "set reset_confirm: true to confirm"
+        )
+
+
+def record_outcome(session: Session, job: Job) -> None:
+    """What a successful job changed in the store: the cluster's version after an upgrade, removed nodes."""
+    cluster = session.get(Cluster, job.cluster_id) if job.cluster_id else None
+    if cluster is None:
+        return
+    extra = (job.params or {}).get("extra_vars") or {}
+    if job.operation == "upgrade" and extra.get("smcp_kubernetes_version"):
+        cluster.kubernetes_version = versions.normalise(str(extra["smcp_kubernetes_version"]))
+    elif job.operation == "remove_node":
+        for host_id in job.host_ids or []:
+            host = session.get(Host, host_id)
+            if host is not None and host.cluster_id == cluster.id:
+                host.cluster_id = None
+                host.cluster_roles = []
+
+
 def create_job(session: Session, settings: Settings, vault: Vault, token: Token, body: JobCreate) -> Job:
     """Validate and record a pending job (caller commits). Raises HTTPException 409/422."""
     if not playbook_available(settings, body.operation):
@@ -127,6 +206,7 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
     if problems:
         raise unprocessable("; ".join(problems))
     cluster, hosts = target_hosts(session, body)
+    check_operation(body, cluster, hosts)
     check_credentials(session, vault, hosts)
     job = Job(
         operation=body.operation,

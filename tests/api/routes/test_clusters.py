@@ -25,7 +25,7 @@ def test_create_list_get_delete(api, hosts):
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        ({"kubernetes_version": "1.20.1"}, "Kubernetes 1.20.1 is not supported; use one of 1.34.x, 1.35.x, 1.36.x"),
+        ({"kubernetes_version": "1.20.1"}, "Kubernetes 1.20.1 is not supported; use one of 1.33.x, 1.34.x, 1.35.x"),
         ({"kubernetes_version": "latest"}, "use MAJOR.MINOR.PATCH"),
         ({"pod_cidr": "10.96.0.0/16"}, "pod_cidr 10.96.0.0/16 overlaps service_cidr 10.96.0.0/12"),
         ({"pod_cidr": "10.244.0.1/16"}, "has host bits set; use the network address 10.244.0.0/16"),
@@ -57,7 +57,7 @@ def test_bad_spec_is_422_and_writes_nothing(api, hosts, change, needle):
 def test_etcd_members_must_be_odd(api, hosts):
     body = {
         "name": "even",
-        "kubernetes_version": "1.36.0",
+        "kubernetes_version": "1.35.1",
         "hosts": [{"host_id": h["id"], "roles": ["etcd", "control_plane"]} for h in hosts[:2]],
     }
     r = api.post("/api/v1/clusters", json=body)
