@@ -52,6 +52,12 @@ options:
     description: With O(state=ready), the kubelet version the node must report (C(1.35.0)).
     type: str
     default: ""
+  missing_ok:
+    description:
+      - When the node is not registered, succeed without change (RV(node.exists) is V(false)) instead of failing.
+      - For hosts that may never have joined (an etcd-only host being removed).
+    type: bool
+    default: false
 requirements:
   - kubernetes (Python library, on the controller)
 attributes:
@@ -83,10 +89,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 node:
-  description: Node name, whether it is Ready, unschedulable, and its kubelet version (absent after deletion).
+  description: Node name, whether it exists, is Ready, unschedulable, and its kubelet version.
   returned: always
   type: dict
-  sample: {name: w1, ready: true, unschedulable: false, kubelet_version: 1.35.1}
+  sample: {name: w1, exists: true, ready: true, unschedulable: false, kubelet_version: 1.35.1}
 evicted:
   description: Pods evicted (namespace/name).
   returned: state is drained
@@ -121,6 +127,7 @@ ARGUMENT_SPEC = {
     "grace_period": {"type": "int"},
     "uncordon_on_failure": {"type": "bool", "default": False},
     "version": {"type": "str", "default": ""},
+    "missing_ok": {"type": "bool", "default": False},
 }
 
 
@@ -143,6 +150,8 @@ def execute_module(module, client):
     if state == "absent":
         changed = node is not None and (module.check_mode or delete_node(client, name))
         module.exit_json(changed=bool(changed), node=summary(name, None if changed else node))
+    if node is None and p["missing_ok"]:
+        module.exit_json(changed=False, node=summary(name, None))
     if node is None:
         module.fail_json(msg=f"node {name} is not registered in the cluster; check the name (kubectl get nodes)")
     if state == "ready":
