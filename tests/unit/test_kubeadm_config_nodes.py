@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collecti
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.smcp.platform.plugins.filter.kubeconfig import FilterModule
+from ansible_collections.smcp.platform.plugins.filter.kubeadm import FilterModule
 from ansible_collections.smcp.platform.plugins.module_utils import kube_nodes as kn
 from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError
 from ansible_collections.smcp.platform.plugins.modules import node_config as module
@@ -186,3 +186,14 @@ def test_operator_kubeconfig_errors(text: str, server: str, match: str) -> None:
     f = FilterModule().filters()["operator_kubeconfig"]
     with pytest.raises(AnsibleFilterError, match=match):
         f(text, server, "prod")
+
+
+@pytest.mark.parametrize(
+    ("kubelet", "server", "allowed"),
+    [("1.35.0", "1.35.0", True), ("v1.32.1", "1.35.0", True), ("1.36.0", "1.35.0", False), ("1.31.0", "1.35.0", False)],
+)
+def test_kubelet_skew_filter(kubelet: str, server: str, allowed: bool) -> None:
+    message = FilterModule().filters()["kubelet_skew"](kubelet, server)
+    assert (message == "") is allowed
+    if not allowed:
+        assert "kubelet_version" in message and "fix:" in message
