@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.smcp.platform.plugins.module_utils import versions as _versions
+
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 KUBEPROXY_API = "kubeproxy.config.k8s.io/v1alpha1"
@@ -248,6 +250,13 @@ def validate(params: KubeadmParams) -> list[str]:
     if params.kind not in ("init", "join"):
         raise ConfigError("kind", params.kind, "is not a kubeadm configuration kind", "use init or join")
     version = parse_version("kubernetes_version", params.kubernetes_version)
+    if not _versions.is_supported(params.kubernetes_version):
+        raise ConfigError(
+            "kubernetes_version",
+            params.kubernetes_version,
+            "is not in the versions table (plugins/module_utils/versions.py)",
+            f"use one of {', '.join(_versions.supported_versions())}",
+        )
     if not params.node_name or len(params.node_name) > 253 or not _DNS_SUBDOMAIN_RE.match(params.node_name):
         raise ConfigError(
             "node_name",

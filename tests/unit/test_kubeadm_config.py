@@ -317,7 +317,7 @@ BAD = [
     (init(etcd_endpoints=[ETCD[0], "https://10.0.0.22"]), "etcd_endpoints[1]"),
     (init(etcd_ca_file="pki/ca.crt"), "etcd_ca_file"),
     (init(proxy_mode="ipvs"), "proxy_mode"),
-    (init(proxy_mode="nftables", kubernetes_version="1.30.4"), "proxy_mode"),
+    (init(kubernetes_version="1.30.4"), "kubernetes_version"),
     (init(image_repository="https://mirror.example.com/"), "image_repository"),
     (init(cri_socket="/run/containerd/containerd.sock"), "cri_socket"),
     (init(taints=[{"key": "a", "effect": "NoWay"}]), "taints[0].effect"),
@@ -425,8 +425,8 @@ def test_module_check_and_diff_mode_write_nothing_and_hide_secrets(tmp_path: Pat
 
 
 def test_module_bad_input_fails_with_the_field(tmp_path: Path, capsys) -> None:
-    result = run(capsys, **module_args(tmp_path / "x.yaml", proxy_mode="nftables", kubernetes_version="1.30.0"))
-    assert result["failed"] and result["error"]["field"] == "proxy_mode"
+    result = run(capsys, **module_args(tmp_path / "x.yaml", etcd_endpoints=["http://10.0.0.21:2379"]))
+    assert result["failed"] and result["error"]["field"] == "etcd_endpoints[0]"
     assert not (tmp_path / "x.yaml").exists()
 
 
@@ -455,3 +455,10 @@ def test_standin_kubeadm_accepts_the_golden_files(name: str, tmp_path: Path) -> 
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_nftables_needs_1_31_even_if_the_table_had_older_versions(monkeypatch) -> None:
+    monkeypatch.setattr(kc._versions, "is_supported", lambda _v: True)
+    with pytest.raises(kc.ConfigError) as exc:
+        kc.render(init(proxy_mode="nftables", kubernetes_version="1.30.4"))
+    assert exc.value.field == "proxy_mode"
