@@ -152,7 +152,12 @@ def apply(client: Any, specs: list[dict[str, Any]], check_mode: bool, wait_timeo
     desired = [normalise(spec) for spec in specs]
     result: dict[str, Any] = {"changed": False, "nodes": {}}
     for want in desired:
-        node = get_node(client, want["name"], wait_timeout)
+        try:
+            node = get_node(client, want["name"], 0 if check_mode else wait_timeout)
+        except KubeError as exc:
+            if not (check_mode and exc.status == 404):
+                raise
+            node = {"metadata": {"name": want["name"]}}  # joins in this run: show what it will get
         patch = plan(node, want)
         entry = {"changed": patch is not None, "before": view(node)}
         if patch is not None:

@@ -197,3 +197,9 @@ def test_kubelet_skew_filter(kubelet: str, server: str, allowed: bool) -> None:
     assert (message == "") is allowed
     if not allowed:
         assert "kubelet_version" in message and "fix:" in message
+
+
+def test_check_mode_reports_labels_for_a_node_that_has_not_joined_yet(api: KubeAPI, client: KubeClient) -> None:
+    out = kn.apply(client, [{"name": "w9", "labels": {"zone": "c"}}], check_mode=True, wait_timeout=60)
+    assert out["changed"] and out["nodes"]["w9"]["after"]["labels"] == {"zone": "c"}
+    assert patches(api) == []
