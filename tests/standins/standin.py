@@ -857,6 +857,12 @@ def upload_certs(api: Api, key: str) -> None:
         for n in ("ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key")
         if (pki / n).exists()
     }
+    stored = api.get("/api/v1/namespaces/kube-system/configmaps/kubeadm-config")
+    cluster = yaml.safe_load(stored["data"]["ClusterConfiguration"]) if stored else {}
+    for field, entry in EXTERNAL_ETCD.items():  # kubeadm uploads the external etcd client files too
+        path = external_etcd(cluster).get(field)
+        if path and p(path).exists():
+            data[entry] = b64(p(path).read_bytes())
     # kubeadm encrypts each entry with AES-GCM under the certificate key; stdlib has no AES, so the stand-in
     # stores them base64 only and checks the key by its sha256 (documented in docs/testing.md).
     data["certificate-key-sha256"] = b64(hashlib.sha256(key.encode()).hexdigest())
@@ -943,6 +949,43 @@ def preflight(args: list[str], files: list[str]) -> None:
         )
 
 
+EXTERNAL_ETCD = {"caFile": "external-etcd-ca.crt", "certFile": "external-etcd.crt", "keyFile": "external-etcd.key"}
+
+
+def external_etcd(cluster: dict[str, Any]) -> dict[str, Any]:
+    return (cluster.get("etcd") or {}).get("external") or {}
+
+
+def check_external_etcd(args: list[str], cluster: dict[str, Any]) -> None:
+    """kubeadm's ExternalEtcdClientCertificates and ExternalEtcdVersion preflight checks (on a host only)."""
+    ext = external_etcd(cluster)
+    ignored = {i.strip().lower() for i in (flag(args, "--ignore-preflight-errors") or "").split(",")}
+    if not ext or ROOT or "all" in ignored:
+        return
+    errors = []
+    if "externaletcdclientcertificates" not in ignored:
+        errors += [
+            f"[ERROR ExternalEtcdClientCertificates]: {ext[k]} doesn't exist"
+            for k in EXTERNAL_ETCD
+            if ext.get(k) and not p(ext[k]).exists()
+        ]
+    if not errors and "externaletcdversion" not in ignored:
+        for url in ext.get("endpoints") or []:
+            try:
+                ctx = ssl.create_default_context(cafile=ext.get("caFile") or None)
+                if ext.get("certFile"):
+                    ctx.load_cert_chain(ext["certFile"], ext.get("keyFile"))
+                with urllib.request.urlopen(f"{url.rstrip('/')}/version", timeout=10, context=ctx) as resp:
+                    json.loads(resp.read())
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                errors.append(f'[ERROR ExternalEtcdVersion]: Get "{url}/version": {exc}')
+    if errors:
+        raise Failure(
+            "[preflight] Some fatal errors occurred:\n\t" + "\n\t".join(errors) + "\n[preflight] If you "
+            "know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`"
+        )
+
+
 def cmd_init(args: list[str], by_kind: dict[str, dict[str, Any]]) -> None:
     if args[:2] == ["phase", "upload-certs"]:
         return cmd_upload_certs(args)
@@ -955,6 +998,7 @@ def cmd_init(args: list[str], by_kind: dict[str, dict[str, Any]]) -> None:
         args,
         ["/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"],
     )
+    check_external_etcd(args, cluster)
     name = node_name(init)
     endpoint = init.get("localAPIEndpoint") or {}
     advertise, port = str(endpoint.get("advertiseAddress") or ""), int(endpoint.get("bindPort") or 6443)
@@ -1202,8 +1246,12 @@ def cmd_join(args: list[str], by_kind: dict[str, dict[str, Any]]) -> None:
                 "error downloading certs: error decrypting certificate data: cipher: message "
                 "authentication failed (wrong certificate key)"
             )
+        etcd_paths = {entry: external_etcd(cluster).get(field) for field, entry in EXTERNAL_ETCD.items()}
         for entry, raw in data.items():
-            if entry != "certificate-key-sha256":
+            if entry in etcd_paths:
+                if etcd_paths[entry] and not p(etcd_paths[entry]).exists():
+                    write(etcd_paths[entry], base64.b64decode(raw), 0o600 if entry.endswith(".key") else 0o644)
+            elif entry != "certificate-key-sha256":
                 target = pki / entry
                 target.write_bytes(base64.b64decode(raw))
                 target.chmod(0o600 if entry.endswith(".key") else 0o644)

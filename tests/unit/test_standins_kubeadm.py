@@ -147,6 +147,14 @@ def test_init_then_joins_against_the_api(tmp_path: Path, api: KubeAPI) -> None:
     init = render(tmp_path, "init.yaml", kind="init", node_name="h1", advertise_address="10.0.0.1", **common)
     core = client.CoreV1Api(client.ApiClient(client.Configuration(host=api.url)))
     core.create_node({"metadata": {"name": "h1"}})  # no kubelet runs outside a host: the Node is made here
+    etcd_files = {
+        "etc/kubernetes/pki/etcd/ca.crt": b"etcd ca",
+        "etc/kubernetes/pki/apiserver-etcd-client.crt": b"client crt",
+        "etc/kubernetes/pki/apiserver-etcd-client.key": b"client key",
+    }
+    for rel, data in etcd_files.items():  # the etcd role's files on the first control plane
+        (h1 / rel).parent.mkdir(parents=True, exist_ok=True)
+        (h1 / rel).write_bytes(data)
     out = run(h1, api, "kubeadm", "init", "--config", str(init), "--upload-certs").stdout
     key = out.split("Using certificate key:\n")[1].split()[0]
     assert len(key) == 64
@@ -238,6 +246,7 @@ def test_init_then_joins_against_the_api(tmp_path: Path, api: KubeAPI) -> None:
     run(h3, api, "kubeadm", "join", "--config", str(cp), host="h3")
     assert (h3 / "etc/kubernetes/pki/ca.key").read_bytes() == (h1 / "etc/kubernetes/pki/ca.key").read_bytes()
     assert (h3 / "etc/kubernetes/admin.conf").exists()
+    assert {rel: (h3 / rel).read_bytes() for rel in etcd_files} == etcd_files  # shared through kubeadm-certs
     assert "node-role.kubernetes.io/control-plane" in core.read_node("h3").metadata.labels
 
     # upgrade: one minor at a time, never beyond kubeadm's own version
