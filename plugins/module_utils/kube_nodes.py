@@ -17,10 +17,10 @@ from typing import Any
 
 from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeError, path_of
 from ansible_collections.smcp.platform.plugins.module_utils.kubeadm_config import (
-    TAINT_EFFECTS,
     ConfigError,
     check_label_key,
     check_label_value,
+    normalise_taint,
 )
 
 LABELS_ANNOTATION = "smcp.io/managed-labels"
@@ -42,23 +42,7 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
         text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         check_label_value(f"nodes[{name}].labels[{key}]", text)
         out_labels[str(key)] = text
-    taints = []
-    for index, taint in enumerate(spec.get("taints") or []):
-        field = f"nodes[{name}].taints[{index}]"
-        if not isinstance(taint, dict) or not taint.get("key"):
-            raise ConfigError(field, taint, "has no key", "write a taint as {key: K, value: V, effect: NoSchedule}")
-        check_label_key(f"{field}.key", taint["key"])
-        if taint.get("value"):
-            check_label_value(f"{field}.value", taint["value"])
-        effect = taint.get("effect", "NoSchedule")
-        if effect not in TAINT_EFFECTS:
-            raise ConfigError(
-                f"{field}.effect", effect, "is not a taint effect", f"use one of {', '.join(TAINT_EFFECTS)}"
-            )
-        item = {"key": str(taint["key"]), "effect": effect}
-        if taint.get("value"):
-            item["value"] = str(taint["value"])
-        taints.append(item)
+    taints = [normalise_taint(f"nodes[{name}].taints[{i}]", t) for i, t in enumerate(spec.get("taints") or [])]
     return {"name": str(name), "labels": out_labels, "taints": taints}
 
 

@@ -202,21 +202,23 @@ def _check_etcd_endpoint(index: int, value: str) -> None:
     split_host_port(name, match.group(1).rstrip("/"))
 
 
-def _check_taints(taints: list[dict[str, str]]) -> None:
-    for index, taint in enumerate(taints):
-        name = f"taints[{index}]"
-        if not isinstance(taint, dict) or not taint.get("key"):
-            raise ConfigError(name, taint, "has no key", "write a taint as {key: K, value: V, effect: NoSchedule}")
-        unknown = sorted(set(taint) - {"key", "value", "effect"})
-        if unknown:
-            raise ConfigError(name, taint, f"has unknown fields {unknown}", "use only key, value and effect")
-        check_label_key(f"{name}.key", taint["key"])
-        if taint.get("value"):
-            check_label_value(f"{name}.value", taint["value"])
-        if taint.get("effect") not in TAINT_EFFECTS:
-            raise ConfigError(
-                f"{name}.effect", taint.get("effect"), "is not a taint effect", f"use one of {', '.join(TAINT_EFFECTS)}"
-            )
+def normalise_taint(name: str, taint: Any) -> dict[str, str]:
+    """Check one taint ({key, value?, effect?}; effect defaults to NoSchedule) and return it in API order."""
+    if not isinstance(taint, dict) or not taint.get("key"):
+        raise ConfigError(name, taint, "has no key", "write a taint as {key: K, value: V, effect: NoSchedule}")
+    unknown = sorted(set(taint) - {"key", "value", "effect"})
+    if unknown:
+        raise ConfigError(name, taint, f"has unknown fields {unknown}", "use only key, value and effect")
+    check_label_key(f"{name}.key", taint["key"])
+    out = {"key": str(taint["key"])}
+    if taint.get("value"):
+        check_label_value(f"{name}.value", taint["value"])
+        out["value"] = str(taint["value"])
+    effect = taint.get("effect") or "NoSchedule"
+    if effect not in TAINT_EFFECTS:
+        raise ConfigError(f"{name}.effect", effect, "is not a taint effect", f"use one of {', '.join(TAINT_EFFECTS)}")
+    out["effect"] = effect
+    return out
 
 
 def check_label_key(field_name: str, key: str) -> None:
@@ -273,7 +275,8 @@ def validate(params: KubeadmParams) -> list[str]:
         raise ConfigError(
             "cri_socket", params.cri_socket, "is not a unix:// socket URL", "use unix:///run/containerd/containerd.sock"
         )
-    _check_taints(params.taints or [])
+    for index, taint in enumerate(params.taints or []):
+        normalise_taint(f"taints[{index}]", taint)
     warnings = cluster_warnings(int(params.control_plane_count))
     if params.kind == "init" or params.control_plane:
         if not params.advertise_address:
@@ -389,20 +392,12 @@ def _node_registration(params: KubeadmParams) -> dict[str, Any]:
     registration: dict[str, Any] = {
         "name": params.node_name,
         "criSocket": params.cri_socket,
-        "taints": [_taint(t) for t in taints],
+        "taints": [normalise_taint(f"taints[{i}]", t) for i, t in enumerate(taints)],
         "imagePullPolicy": "IfNotPresent",
     }
     if params.node_ip:
         registration["kubeletExtraArgs"] = [{"name": "node-ip", "value": params.node_ip}]
     return registration
-
-
-def _taint(taint: dict[str, str]) -> dict[str, str]:
-    out = {"key": taint["key"]}
-    if taint.get("value"):
-        out["value"] = taint["value"]
-    out["effect"] = taint["effect"]
-    return out
 
 
 def _local_api_endpoint(params: KubeadmParams) -> dict[str, Any]:

@@ -104,7 +104,8 @@ options:
     default: iptables
   taints:
     description:
-      - Taints the node registers with (C(nodeRegistration.taints)), each C(key), optional C(value), C(effect).
+      - Taints the node registers with (C(nodeRegistration.taints)).
+      - Each has C(key), optional C(value) and C(effect) (default C(NoSchedule)).
       - Unset means the control-plane taint on control planes and none on workers; V([]) means none.
     type: list
     elements: dict

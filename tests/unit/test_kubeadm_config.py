@@ -321,6 +321,7 @@ BAD = [
     (init(image_repository="https://mirror.example.com/"), "image_repository"),
     (init(cri_socket="/run/containerd/containerd.sock"), "cri_socket"),
     (init(taints=[{"key": "a", "effect": "NoWay"}]), "taints[0].effect"),
+    (init(taints=[{"key": "a", "effect": "NoSchedule", "operator": "Exists"}]), "taints[0]"),
     (init(taints=[{"value": "x", "effect": "NoSchedule"}]), "taints[0]"),
     (init(cert_sans=["bad name"]), "cert_sans[0]"),
     (init(kubelet_version="1.36.0", api_server_version="1.35.0"), "kubelet_version"),
@@ -462,3 +463,8 @@ def test_nftables_needs_1_31_even_if_the_table_had_older_versions(monkeypatch) -
     with pytest.raises(kc.ConfigError) as exc:
         kc.render(init(proxy_mode="nftables", kubernetes_version="1.30.4"))
     assert exc.value.field == "proxy_mode"
+
+
+def test_taint_effect_defaults_to_noschedule_like_node_config() -> None:
+    doc = yaml.safe_load(kc.render(join(taints=[{"key": "gpu"}]))[0])
+    assert doc["nodeRegistration"]["taints"] == [{"key": "gpu", "effect": "NoSchedule"}]
