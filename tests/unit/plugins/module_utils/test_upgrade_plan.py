@@ -100,6 +100,11 @@ def test_multi_hop_passes_through_the_newest_patch_of_each_minor() -> None:
         ("1.36.0", "node", "w1", None),
     ]
     assert [s["from"] for s in result["steps"] if s["kind"] == "node"] == ["1.33.5", "1.34.2", "1.35.1"]
+    assert [(h["version"], h["control_planes"], h["nodes"]) for h in result["by_hop"]] == [
+        ("1.34.2", ["cp1"], ["w1"]),
+        ("1.35.1", ["cp1"], ["w1"]),
+        ("1.36.0", ["cp1"], ["w1"]),
+    ]
 
 
 def test_multi_hop_through_a_minor_missing_from_the_table_is_refused() -> None:

@@ -14,11 +14,11 @@ from ansible_collections.smcp.platform.plugins.modules import upgrade_plan
 TABLE = up.Table(["1.34.4", "1.35.0", "1.35.1"])
 
 
-def run(capsys, table: up.Table | None = TABLE, **args) -> dict:
+def run(capsys, table: up.Table | None = TABLE, client=None, **args) -> dict:
     with patch_module_args(args):
         module = AnsibleModule(argument_spec=upgrade_plan.ARGUMENT_SPEC, supports_check_mode=True)
         with pytest.raises(SystemExit):
-            upgrade_plan.execute_module(module, table=table)
+            upgrade_plan.execute_module(module, table=table, client=client)
     return json.loads(capsys.readouterr().out)
 
 
@@ -50,3 +50,70 @@ def test_default_table_is_the_collections_versions_table(capsys) -> None:
     needs = table.requirements(up.parse(newest))
     assert needs["etcd"] == versions.release(newest)["files"]["etcd"]["version"]
     assert needs["containerd"] == versions.release(newest)["files"]["containerd"]["version"]
+
+
+def test_versions_read_from_the_cluster(capsys, tmp_path) -> None:
+    from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient
+
+    from tests.standins.kubeapi import KubeAPI
+
+    with KubeAPI() as api:
+        client = KubeClient(str(api.kubeconfig(tmp_path / "kubeconfig")))
+        for name, version in (("cp1", "v1.35.0"), ("w1", "v1.34.4"), ("w2", "v1.35.1")):
+            status = {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": version}}
+            client.request("POST", "/api/v1/nodes", {"metadata": {"name": name}, "status": status})
+        static = {
+            "metadata": {
+                "name": "kube-apiserver-cp1",
+                "namespace": "kube-system",
+                "labels": {"component": "kube-apiserver"},
+            },
+            "spec": {
+                "nodeName": "cp1",
+                "containers": [{"name": "a", "image": "registry.k8s.io/kube-apiserver:v1.35.1"}],
+            },
+        }
+        client.request("POST", "/api/v1/namespaces/kube-system/pods", static)
+        out = run(
+            capsys,
+            target="1.35.1",
+            control_planes=["cp1"],
+            kubelets=["cp1", "w1", "w2", "w9"],
+            kubeconfig=str(tmp_path / "kubeconfig"),
+            client=client,
+        )
+    plan = out["plan"]
+    assert plan["current"]["control_planes"] == {"cp1": "1.35.1"}  # the static pod's image tag
+    assert plan["current"]["kubelets"] == {"cp1": "1.35.0", "w1": "1.34.4", "w2": "1.35.1"}
+    assert out["missing"] == ["w9"]
+    assert plan["by_hop"] == [
+        {
+            "version": "1.35.1",
+            "components": [],
+            "control_planes": ["cp1"],
+            "nodes": ["w1"],
+            "steps": {
+                "cp1": {
+                    "hop": "1.35.1",
+                    "kind": "control_plane",
+                    "host": "cp1",
+                    "kubeadm": None,
+                    "kubelet": True,
+                    "from": "1.35.0",
+                    "to": "1.35.1",
+                },
+                "w1": {"hop": "1.35.1", "kind": "node", "host": "w1", "from": "1.34.4", "to": "1.35.1"},
+            },
+        }
+    ]
+
+
+def test_a_missing_control_plane_fails(capsys, tmp_path) -> None:
+    from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient
+
+    from tests.standins.kubeapi import KubeAPI
+
+    with KubeAPI() as api:
+        client = KubeClient(str(api.kubeconfig(tmp_path / "kubeconfig")))
+        out = run(capsys, target="1.35.1", control_planes=["cp1"], kubelets=["cp1"], kubeconfig="x", client=client)
+    assert out["failed"] and "control plane(s) cp1 not registered as nodes" in out["msg"]
