@@ -1003,6 +1003,8 @@ class Handler(StandinEmulator):
             merged = copy.deepcopy(old)
             merged.setdefault("spec", {})["replicas"] = (new.get("spec") or {}).get("replicas", 1)
             new = merged
+        if res.plural == "nodes":
+            self.allocate_pod_cidr(new)  # a Node registered before kubeadm-config existed gets one now
         meta = new.setdefault("metadata", {})
         for field in ("uid", "creationTimestamp", "name"):
             if field in old.get("metadata", {}):

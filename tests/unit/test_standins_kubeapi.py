@@ -251,6 +251,8 @@ def test_node_ipam_allocates_pod_cidrs_from_kubeadm_config(api: KubeAPI, core: c
     core.create_node({"metadata": {"name": "b"}})
     assert core.read_node("early").spec.pod_cidr is None
     assert [core.read_node(n).spec.pod_cidr for n in ("a", "b")] == ["10.244.0.0/24", "10.244.1.0/24"]
+    core.patch_node_status("early", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    assert core.read_node("early").spec.pod_cidr == "10.244.2.0/24"  # allocated at its next write
 
 
 def test_cli_start_serve_stop(tmp_path: Path) -> None:
