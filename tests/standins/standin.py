@@ -90,13 +90,27 @@ def write(path: str, text: str | bytes, mode: int = 0o644) -> Path:
     return target
 
 
-def record(argv: list[str], config_text: str | None) -> None:
+def record(argv: list[str], config_text: str | None, injected: str = "") -> None:
     entry = {"argv": argv, "config": config_text, "host": hostname(), "ts": time.time(), "version": VERSION}
+    if injected:
+        entry["injected_failure"] = injected
     target = p("/var/lib/smcp-standin/calls.jsonl")
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
     target.chmod(0o600)
+
+
+def injected_failure(args: list[str]) -> str:
+    """Failure injection for tests: a line (regex) of /etc/smcp-standin/fail matching the kubeadm arguments."""
+    rules = p("/etc/smcp-standin/fail")
+    if not rules.exists():
+        return ""
+    joined = " ".join(args)
+    for line in rules.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and re.search(line.strip(), joined):
+            return line.strip()
+    return ""
 
 
 def flag(args: list[str], name: str, default: str | None = None) -> str | None:
@@ -1652,7 +1666,11 @@ def kubeadm(args: list[str]) -> int:
             config_text = Path(path).read_text(encoding="utf-8")
         except OSError:
             config_text = None
-    record(["kubeadm", *args], config_text)
+    injected = injected_failure(args)
+    record(["kubeadm", *args], config_text, injected)
+    if injected:
+        print(f"error: injected failure ({injected!r} in /etc/smcp-standin/fail)", file=sys.stderr, flush=True)
+        return 1
     command, rest = (args[0], args[1:]) if args else ("", [])
     try:
         if command == "version":
@@ -1810,6 +1828,7 @@ def node_status(node_ip: str) -> dict[str, Any]:
         else None
     )
     runtime_version = runtime.stdout.split()[2] if runtime and len(runtime.stdout.split()) > 2 else "unknown"
+    not_ready = p("/etc/smcp-standin/kubelet-not-ready").exists()  # failure injection for tests
     addresses = [{"type": "Hostname", "address": hostname()}]
     if node_ip:
         addresses.insert(0, {"type": "InternalIP", "address": node_ip})
@@ -1827,9 +1846,11 @@ def node_status(node_ip: str) -> dict[str, Any]:
         + [
             {
                 "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "kubelet stand-in is posting ready status",
+                "status": "False" if not_ready else "True",
+                "reason": "KubeletNotReady" if not_ready else "KubeletReady",
+                "message": "injected: /etc/smcp-standin/kubelet-not-ready exists"
+                if not_ready
+                else "kubelet stand-in is posting ready status",
                 "lastHeartbeatTime": now,
                 "lastTransitionTime": now,
             }

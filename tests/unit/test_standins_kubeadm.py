@@ -346,3 +346,43 @@ def test_apiserver_and_kubelet_standins_over_tls(tmp_path: Path, api: KubeAPI) -
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(10)
+
+
+def test_injected_kubeadm_failure_and_not_ready_kubelet(tmp_path: Path, api: KubeAPI) -> None:
+    root = _root(tmp_path, "h1", api.url)
+    (root / "etc/smcp-standin/fail").write_text("# upgrade of this node fails\n^upgrade node\n")
+    res = run(root, None, "kubeadm", "upgrade", "node", check=False)
+    assert res.returncode == 1 and "injected failure" in res.stderr
+    assert run(root, None, "kubeadm", "version", "-o", "short").returncode == 0  # other calls are unaffected
+    recorded = calls(root)
+    assert recorded[0]["injected_failure"] == "^upgrade node" and "injected_failure" not in recorded[1]
+
+    conf = root / "kubelet.conf"
+    conf.write_text(yaml.safe_dump({"clusters": [{"cluster": {"server": api.url}}]}))
+    (root / "etc/smcp-standin/kubelet-not-ready").write_text("")
+    env = dict(os.environ, SMCP_STANDIN_ROOT=str(root), SMCP_STANDIN_HOSTNAME="h1", SMCP_STANDIN_HEARTBEAT="0.2")
+    kubelet = subprocess.Popen([sys.executable, str(STANDIN), "kubelet", "--kubeconfig", "/kubelet.conf"], env=env)
+    core = client.CoreV1Api(client.ApiClient(client.Configuration(host=api.url)))
+
+    def ready() -> str | None:
+        try:
+            conditions = core.read_node("h1").status.conditions or []
+        except client.ApiException:
+            return None
+        return {c.type: c.status for c in conditions}.get("Ready")
+
+    try:
+        for _ in range(100):
+            if ready() == "False":
+                break
+            time.sleep(0.1)
+        assert ready() == "False"
+        (root / "etc/smcp-standin/kubelet-not-ready").unlink()
+        for _ in range(100):
+            if ready() == "True":
+                break
+            time.sleep(0.1)
+        assert ready() == "True"
+    finally:
+        kubelet.send_signal(signal.SIGTERM)
+        kubelet.wait(10)
