@@ -147,8 +147,8 @@ def mirror_image(ref, registry):
     """
     if not registry:
         return ref
-    first, _, rest = ref.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
+    first, sep, rest = ref.partition("/")
+    if sep and rest and ("." in first or ":" in first or first == "localhost"):
         ref = rest
     return registry.rstrip("/") + "/" + ref
 

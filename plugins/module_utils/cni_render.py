@@ -84,7 +84,7 @@ PLURALS = {
     "CustomResourceDefinition": "customresourcedefinitions",
     "NetworkAttachmentDefinition": "network-attachment-definitions",
 }
-PLURALS.update({kind: plural for kind, (plural, _) in CALICO_KINDS.items()})
+PLURALS.update({kind: info[0] for kind, info in CALICO_KINDS.items()})
 
 
 def _meta(name, namespace=None, labels=None):
@@ -270,7 +270,7 @@ def render_calico(cfg, images):
                 ),
                 _rule([""], ["pods", "namespaces", "serviceaccounts"], ["list", "watch"]),
                 _rule([""], ["pods/status"], ["patch"]),
-                _rule(calico_all, [p for p, _ in CALICO_KINDS.values()], ["get", "list", "watch"]),
+                _rule(calico_all, [info[0] for info in CALICO_KINDS.values()], ["get", "list", "watch"]),
                 _rule(calico_all, ["ippools", "felixconfigurations", "clusterinformations"], ["create", "update"]),
                 _rule(calico_all, ["caliconodestatuses"], ["update"]),
                 _rule([""], ["nodes"], ["get", "list", "watch"]),

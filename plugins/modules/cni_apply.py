@@ -72,6 +72,7 @@ attributes:
     description: Applies with C(dryRun=All) and reports what would change; does not wait.
   diff_mode:
     support: none
+    description: The apply results list what was created or changed; no before/after diff.
 requirements:
   - kubernetes (Python client) on the controller
 """
@@ -107,10 +108,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # no
 
 from ansible_collections.smcp.platform.plugins.module_utils.cni_kube import Applier, ClientTransport, KubeError  # noqa: E402
 
+KUBERNETES_ERROR = None
 try:
-    import kubernetes  # noqa: F401  (used through cni_kube.ClientTransport)
+    import kubernetes
 
-    HAS_KUBERNETES = True
+    HAS_KUBERNETES = bool(kubernetes.__version__)  # used through cni_kube.ClientTransport
 except ImportError:
     HAS_KUBERNETES = False
     KUBERNETES_ERROR = traceback.format_exc()
@@ -122,7 +124,7 @@ def execute(module, applier):
     if problems:
         module.fail_json(msg="pod CIDR mismatch, nothing applied: " + "; ".join(problems), problems=problems)
     results = applier.apply_all(params["objects"], dry_run=module.check_mode)
-    changed = any(state != "unchanged" for _, state in results)
+    changed = any(result[1] != "unchanged" for result in results)
     not_ready = []
     if params["wait"] and not module.check_mode:
         workloads = [tuple(w) for w in params["workloads"]]

@@ -71,7 +71,8 @@ options:
     type: dict
     default: {}
   sriov_networks:
-    description: SR-IOV NetworkAttachmentDefinitions, entries with C(name), C(namespace), C(resource_name), C(vlan), C(ipam).
+    description:
+      - SR-IOV NetworkAttachmentDefinitions, entries with C(name), C(namespace), C(resource_name), C(vlan), C(ipam).
     type: list
     elements: dict
     default: []
@@ -92,6 +93,7 @@ attributes:
     description: Renders and validates; O(dest) is not written in check mode.
   diff_mode:
     support: none
+    description: Nothing on a host is compared; the manifests are returned.
 notes:
   - Python modules C(yaml) (PyYAML, always present with Ansible) on the controller.
 """
@@ -162,6 +164,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni_render import ch
 from ansible_collections.smcp.platform.plugins.module_utils.cni_schema import load_schemas, validate  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.cni_versions import cni_release  # noqa: E402
 
+YAML_ERROR = None
 try:
     import yaml
 

@@ -32,6 +32,7 @@ attributes:
     description: Read-only.
   diff_mode:
     support: none
+    description: Read-only, nothing to diff.
 """
 
 EXAMPLES = r"""
