@@ -88,3 +88,21 @@ def test_api_image_is_the_one_kustomize_rewrites() -> None:
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env["SMCP_DB_URL"]["valueFrom"]["secretKeyRef"] == {"name": "smcp-postgresql", "key": "url"}
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_containerfile_matches_the_manifests() -> None:
+    """What the Deployment assumes of the image: the smcp-api console script, uid 10001, port 8780, the
+    collections path; and every path the build copies exists in the repository."""
+    lines = (ROOT / "deploy" / "Containerfile").read_text().splitlines()
+    copies = [line.split()[1:-1] for line in lines if line.startswith("COPY ") and "--from=" not in line]
+    assert all((ROOT / src).exists() for srcs in copies for src in srcs)
+    assert 'ENTRYPOINT ["smcp-api"]' in lines
+    assert 'smcp-api = "smcp_api.server:main"' in (ROOT / "pyproject.toml").read_text()
+    assert "USER 10001:10001" in lines
+    pod = find("Deployment", "smcp-api")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert container["ports"][0]["containerPort"] == 8780
+    assert "EXPOSE 8780" in lines
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert f"SMCP_COLLECTIONS_PATH={env['SMCP_COLLECTIONS_PATH']} " in "\n".join(lines)
