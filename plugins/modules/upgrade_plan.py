@@ -181,7 +181,7 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.kube_node import read_versions  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import (  # noqa: E402
@@ -217,8 +217,6 @@ def live_versions(module: AnsibleModule, client: Any = None) -> dict[str, Any]:
     names_kl = list(kls) if isinstance(kls, (list, dict)) else [kls]
     try:
         if client is None:
-            from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient
-
             client = KubeClient(p["kubeconfig"], context=p["context"])
         found = read_versions(client, [str(h) for h in names_cp], [str(h) for h in names_kl])
     except KubeError as exc:
