@@ -315,3 +315,20 @@ def read_versions(client: Any, control_planes: List[str], nodes: List[str]) -> D
     cps = {h: apiservers.get(h) or kubelet_version(found[h]) for h in control_planes if h in found}
     missing = sorted(h for h in set(nodes) | set(control_planes) if h not in found)
     return {"control_planes": cps, "kubelets": kubelets, "missing": missing}
+
+
+CNI_IMAGES = {"calico": "/calico/node:", "flannel": "/flannel:"}
+
+
+def read_cni(client: Any, name: str) -> Dict[str, str]:
+    """{"name", "version"} of the running CNI (image tag of its DaemonSet), or {} when not found."""
+    marker = CNI_IMAGES.get(name)
+    if not marker:
+        return {}
+    for ds in client.request("GET", "/apis/apps/v1/daemonsets").get("items") or []:
+        pod_spec = (((ds.get("spec") or {}).get("template") or {}).get("spec")) or {}
+        for container in pod_spec.get("containers") or []:
+            image = str(container.get("image", ""))
+            if marker in image:
+                return {"name": name, "version": image.rsplit(":", 1)[1].split("@")[0].lstrip("v")}
+    return {}

@@ -62,6 +62,8 @@ options:
   cni:
     description:
       - Installed CNI with its C(name) (calico, flannel) and C(version), e.g. C(name=calico version=3.29.1).
+      - With O(kubeconfig) and only C(name) given, the version is read from the image tag of the CNI's
+        DaemonSet.
       - Empty = not checked.
     type: dict
     default: {}
@@ -182,7 +184,7 @@ from typing import Any  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
-from ansible_collections.smcp.platform.plugins.module_utils.kube_node import read_versions  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_node import read_cni, read_versions  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import (  # noqa: E402
     PlanRefused,
@@ -219,6 +221,9 @@ def live_versions(module: AnsibleModule, client: Any = None) -> dict[str, Any]:
         if client is None:
             client = KubeClient(p["kubeconfig"], context=p["context"])
         found = read_versions(client, [str(h) for h in names_cp], [str(h) for h in names_kl])
+        cni = p["cni"] or {}
+        if cni.get("name") and not cni.get("version"):
+            found["cni"] = read_cni(client, str(cni["name"]))
     except KubeError as exc:
         module.fail_json(msg=f"reading the cluster's versions failed: {exc}")
     lost = [h for h in names_cp if h in found["missing"]]
@@ -244,7 +249,7 @@ def execute_module(module: AnsibleModule, table: Table | None = None, client: An
             allow_multi_hop=p["allow_multi_hop"],
             etcd=p["etcd"] or None,
             containerd=p["containerd"] or None,
-            cni=p["cni"] or None,
+            cni=found.get("cni", p["cni"]) or None,
         )
     except PlanRefused as exc:
         if p["fail_on_refusal"]:

@@ -117,3 +117,36 @@ def test_a_missing_control_plane_fails(capsys, tmp_path) -> None:
         client = KubeClient(str(api.kubeconfig(tmp_path / "kubeconfig")))
         out = run(capsys, target="1.35.1", control_planes=["cp1"], kubelets=["cp1"], kubeconfig="x", client=client)
     assert out["failed"] and "control plane(s) cp1 not registered as nodes" in out["msg"]
+
+
+def test_cni_version_read_from_its_daemonset(capsys, tmp_path) -> None:
+    from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient
+
+    from tests.standins.kubeapi import KubeAPI
+
+    table = up.Table(["1.34.4", "1.35.1"], lambda v: {"cni": {"calico": "v3.31.3"}})
+    with KubeAPI() as api:
+        client = KubeClient(str(api.kubeconfig(tmp_path / "kubeconfig")))
+        status = {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.34.4"}}
+        client.request("POST", "/api/v1/nodes", {"metadata": {"name": "cp1"}, "status": status})
+        containers = [{"name": "calico-node", "image": "docker.io/calico/node:v3.30.2"}]
+        ds = {
+            "metadata": {"name": "calico-node", "namespace": "kube-system"},
+            "spec": {
+                "selector": {"matchLabels": {"k": "calico-node"}},
+                "template": {"spec": {"containers": containers}},
+            },
+        }
+        client.request("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", ds)
+        out = run(
+            capsys,
+            table=table,
+            client=client,
+            target="1.35.1",
+            control_planes=["cp1"],
+            kubelets=["cp1"],
+            kubeconfig="x",
+            cni={"name": "calico"},
+        )
+    cni = [s for s in out["plan"]["steps"] if s["kind"] == "cni"]
+    assert cni == [{"hop": "1.35.1", "kind": "cni", "from": "3.30.2", "to": "3.31.3", "cni": "calico"}]
