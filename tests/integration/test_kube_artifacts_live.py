@@ -9,139 +9,36 @@ on the controller, host 2 from the bundle served over HTTP. Needs root and podma
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import io
 import json
 import os
 import shlex
 import shutil
 import subprocess
-import tarfile
-import threading
 from pathlib import Path
 
 import pytest
+
+from tests.unit.test_kube_artifacts_bundle import (
+    ARTIFACTS,
+    IMAGES,
+    PLAYBOOK,
+    VERSION,
+    Server,
+    ansible_env,
+    build_vars,
+    stand_in_mirror,
+)
 
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SMCPCTL = str(ROOT / ".venv" / "bin" / "smcpctl")
-PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
 SANDBOX = os.environ.get("SMCP_ART_SANDBOX", "art")
-VERSION = "1.35.0"
-IMAGES = {
-    "kube-apiserver": f"registry.k8s.io/kube-apiserver:v{VERSION}",
-    "kube-controller-manager": f"registry.k8s.io/kube-controller-manager:v{VERSION}",
-    "kube-scheduler": f"registry.k8s.io/kube-scheduler:v{VERSION}",
-    "kube-proxy": f"registry.k8s.io/kube-proxy:v{VERSION}",
-    "coredns": "registry.k8s.io/coredns/coredns:v1.13.1",
-    "pause": "registry.k8s.io/pause:3.10.1",
-    "etcd": "registry.k8s.io/etcd:3.6.6-0",
-}
 
 
 def _run(*cmd: str, check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check, env=env, timeout=900)
-
-
-def _env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-        ANSIBLE_NOCOLOR="1",
-    )
-
-
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-def _oci_archive(ref: str) -> bytes:
-    """A minimal single-layer OCI image archive naming ``ref`` (org.opencontainers.image.ref.name)."""
-    blobs: dict[str, bytes] = {}
-
-    def blob(data: bytes) -> dict[str, object]:
-        digest = hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"digest": f"sha256:{digest}", "size": len(data)}
-
-    layer_tar = io.BytesIO()
-    with tarfile.open(fileobj=layer_tar, mode="w") as tar:
-        data = f"#!/bin/sh\necho {ref}\n".encode()
-        info = tarfile.TarInfo("stand-in")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-    diff_id = "sha256:" + hashlib.sha256(layer_tar.getvalue()).hexdigest()
-    layer = blob(layer_tar.getvalue())
-    config = blob(
-        json.dumps(
-            {
-                "architecture": "amd64",
-                "os": "linux",
-                "config": {"Cmd": ["/stand-in"]},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            }
-        ).encode()
-    )
-    manifest = blob(
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
-            }
-        ).encode()
-    )
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                **manifest,
-                "annotations": {"org.opencontainers.image.ref.name": ref},
-            }
-        ],
-    }
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        files = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}', "index.json": json.dumps(index).encode()}
-        files.update({f"blobs/sha256/{d}": b for d, b in blobs.items()})
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-class _Server:
-    """A quiet HTTP server for one directory, on ``host``."""
-
-    def __init__(self, directory: Path, host: str) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -161,53 +58,17 @@ def bundle(tmp_path_factory, box):
     work = tmp_path_factory.mktemp("kube-artifacts")
     mirror = work / "mirror"
     mirror.mkdir()
-    files = {
-        name: f"#!/bin/sh\necho '{name} stand-in v{VERSION}'\n".encode() for name in ("kubeadm", "kubelet", "kubectl")
-    }
-    files["runc"] = b"#!/bin/sh\necho runc stand-in\n"
-    files["crictl.tar.gz"] = _tar_gz({"crictl": b"#!/bin/sh\necho crictl stand-in\n"})
-    files["cni.tgz"] = _tar_gz(
-        {f"./{p}": f"#!/bin/sh\necho {p}\n".encode() for p in ("bridge", "host-local", "loopback")}
-    )
-    files["containerd.tar.gz"] = _tar_gz({"bin/containerd": b"#!/bin/sh\n"})
-    files["etcd.tar.gz"] = _tar_gz({"etcd/etcd": b"#!/bin/sh\n"})
-    for name, data in files.items():
-        (mirror / name).write_bytes(data)
-    names = {
-        "kubeadm": "kubeadm",
-        "kubelet": "kubelet",
-        "kubectl": "kubectl",
-        "runc": "runc",
-        "crictl": "crictl.tar.gz",
-        "cni_plugins": "cni.tgz",
-        "containerd": "containerd.tar.gz",
-        "etcd": "etcd.tar.gz",
-    }
-    checksums = {key: hashlib.sha256(files[name]).hexdigest() for key, name in names.items()}
-    archives = {}
-    for key, ref in IMAGES.items():
-        path = work / f"{key}.oci.tar"
-        path.write_bytes(_oci_archive(ref))
-        archives[ref] = str(path)
-    server = _Server(mirror, "127.0.0.1")
-    out = work / "bundle" / f"{VERSION}-amd64"
-    extra = {
-        "artifacts_bundle_out": str(out),
-        "artifacts_version": VERSION,
-        "artifacts_urls": {key: f"{server.url}/{name}" for key, name in names.items()},
-        "artifacts_checksums": checksums,
-        "artifacts_image_archives": archives,
-    }
-    (work / "build.json").write_text(json.dumps(extra))
+    checksums = stand_in_mirror(mirror, VERSION)
+    server = Server(mirror, "127.0.0.1")
     try:
-        build = _run(PLAYBOOK, str(ROOT / "playbooks" / "artifacts.yml"), "-e", f"@{work / 'build.json'}", env=_env())
+        extra = build_vars(work, server.url, VERSION, checksums)
+        build = _run(PLAYBOOK, str(ARTIFACTS), "-e", f"@{extra}", env=ansible_env())
         assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-2000:]
-        again = _run(PLAYBOOK, str(ROOT / "playbooks" / "artifacts.yml"), "-e", f"@{work / 'build.json'}", env=_env())
-        assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
     finally:
         server.close()
+    out = work / "bundle" / f"{VERSION}-amd64"
     # Hosts reach the controller at their network gateway.
-    served = _Server(out.parent, box["gateway"])
+    served = Server(out.parent, box["gateway"])
     try:
         yield {"dir": out, "url": f"{served.url}/{out.name}", "checksums": checksums, "work": work}
     finally:
@@ -235,7 +96,7 @@ def _site(work: Path, name: str, host_vars: dict[str, dict[str, object]], common
 
 def _play(box, playbook: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a playbook next to its host_vars/ (read as playbook-adjacent host variables)."""
-    return _run(PLAYBOOK, "-i", box["inventory"], str(playbook), *args, env=_env())
+    return _run(PLAYBOOK, "-i", box["inventory"], str(playbook), *args, env=ansible_env())
 
 
 def _sh(box, host: str, command: str) -> str:
