@@ -344,3 +344,37 @@ def test_render_is_deterministic():
     b = cni_manifests.build(params(sriov_pfs=PFS, sriov_networks=NETS, interface_mtus={"w2": 1500, "w1": 1500}))
     assert json.dumps(a["objects"], sort_keys=True) == json.dumps(b["objects"], sort_keys=True)
     assert cni_render.PLURALS["NetworkAttachmentDefinition"] == "network-attachment-definitions"
+
+
+def test_sriov_vf_unit_writes_numvfs_through_sysfs(tmp_path):
+    """The ExecStart of smcp-sriov-vfs.service, run against a fake sysfs: sets each PF's count, leaves equal ones."""
+    import subprocess
+
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ROOT / "roles/cni/templates")), keep_trailing_newline=True, trim_blocks=True
+    )
+    conf_path = tmp_path / "sriov-vfs.conf"
+    variables = {
+        "ansible_managed": "managed",
+        "_cni_sriov_conf": str(conf_path),
+        "_cni_sriov_unit": "smcp-sriov-vfs.service",
+        "cni_sriov_pfs": [{"name": "ens2f0", "num_vfs": 4}, {"name": "ens1f0", "num_vfs": 8}],
+    }
+    conf_path.write_text(env.get_template("sriov-vfs.conf.j2").render(variables))
+    assert conf_path.read_text().splitlines()[-2:] == ["ens1f0 8", "ens2f0 4"]
+    unit = env.get_template("smcp-sriov-vfs.service.j2").render(variables)
+    assert "WantedBy=multi-user.target" in unit and "Before=network-pre.target kubelet.service" in unit
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    script = exec_start.split("-ec '", 1)[1].rsplit("'", 1)[0].replace("$$", "$")
+    script = script.replace("/sys/class/net/", str(tmp_path / "sys") + "/")
+    sysfs = tmp_path / "sys"
+    for name, current in (("ens1f0", "0"), ("ens2f0", "4")):
+        (sysfs / name / "device").mkdir(parents=True)
+        (sysfs / name / "device" / "sriov_numvfs").write_text(current + "\n")
+    untouched = sysfs / "ens2f0/device/sriov_numvfs"
+    before = untouched.stat().st_mtime_ns
+    subprocess.run(["/bin/sh", "-ec", script], check=True)
+    assert (sysfs / "ens1f0/device/sriov_numvfs").read_text().strip() == "8"
+    assert untouched.read_text().strip() == "4" and untouched.stat().st_mtime_ns == before
