@@ -75,18 +75,20 @@ def plan(
     bin_dir: str = "/usr/local/bin",
     cni_bin_dir: str = "/opt/cni/bin",
     images: bool = True,
+    urls: Optional[Mapping[str, str]] = None,
 ) -> list[dict[str, Any]]:
     """The items to fetch and install on one host (see the module docstring)."""
     if source not in SOURCES:
         raise PlanError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     version = release["version"]
     checksums = dict(checksums or {})
-    unknown = sorted(set(checksums) - set(release["files"]))
-    if unknown:
-        raise PlanError(
-            f"kube_artifacts_checksums names unknown file(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(sorted(release['files']))}"
-        )
+    urls = dict(urls or {})
+    for what, given in (("kube_artifacts_checksums", checksums), ("kube_artifacts_urls", urls)):
+        unknown = sorted(set(given) - set(release["files"]))
+        if unknown:
+            raise PlanError(
+                f"{what} names unknown file(s) {', '.join(unknown)}; valid: {', '.join(sorted(release['files']))}"
+            )
     unknown = sorted(set(files) - set(release["files"]))
     if unknown:
         raise PlanError(f"unknown file name(s) {', '.join(unknown)}; valid: {', '.join(sorted(release['files']))}")
@@ -123,7 +125,7 @@ def plan(
             "install": posixpath.join(bin_dir, name) if name in BINARIES else target_dir,
         }
         if source == "upstream":
-            item["url"] = upstream
+            item["url"] = urls[name].replace("{arch}", arch) if name in urls else upstream
             item["controller_path"] = posixpath.join(cache_dir, version, arch, basename) if cache_dir else ""
         else:
             listed = bundle_files.get(name)

@@ -22,6 +22,7 @@ import pytest
 from tests.unit.test_kube_artifacts_bundle import (
     ARTIFACTS,
     IMAGES,
+    MIRROR_NAMES,
     PLAYBOOK,
     VERSION,
     Server,
@@ -69,13 +70,22 @@ def bundle(tmp_path_factory, box):
     out = work / "bundle" / f"{VERSION}-amd64"
     # Hosts reach the controller at their network gateway.
     served = Server(out.parent, box["gateway"])
+    upstream = Server(mirror, box["gateway"])  # stands in for dl.k8s.io and GitHub (kube_artifacts_urls)
     try:
-        yield {"dir": out, "url": f"{served.url}/{out.name}", "checksums": checksums, "work": work}
+        yield {
+            "dir": out,
+            "url": f"{served.url}/{out.name}",
+            "mirror_url": upstream.url,
+            "checksums": checksums,
+            "work": work,
+        }
     finally:
         served.close()
+        upstream.close()
 
 
 def _site(work: Path, name: str, host_vars: dict[str, dict[str, object]], common: dict[str, object]) -> Path:
+    work.mkdir(exist_ok=True)
     play = [
         {
             "name": "containerd and the Kubernetes artifacts",
@@ -208,6 +218,28 @@ def test_tampered_file_is_deleted_and_named(box, installed, bundle):
     assert "No such file" in _sh(box, two, "ls /usr/local/bin/kubectl /var/cache/smcp/kube-artifacts/*/kubectl 2>&1")
     repair = _play(box, installed["site"], "--limit", two)
     assert repair.returncode == 0 and "kubectl stand-in" in _sh(box, two, "/usr/local/bin/kubectl")
+
+
+def test_upstream_through_the_controller_cache_and_on_the_hosts(box, installed, bundle, tmp_path):
+    one, two = installed["hosts"]
+    for host in (one, two):
+        _sh(box, host, "rm -f /usr/local/bin/kubectl /var/cache/smcp/kube-artifacts/*/kubectl")
+    files = ("kubeadm", "kubelet", "kubectl", "crictl", "cni_plugins")
+    common = {
+        "kube_artifacts_checksums": bundle["checksums"],
+        "kube_artifacts_urls": {name: f"{bundle['mirror_url']}/{MIRROR_NAMES[name]}" for name in files},
+        "kube_artifacts_cache_dir": str(tmp_path / "cache"),
+    }
+    site = _site(bundle["work"] / "upstream", "upstream", {two: {"kube_artifacts_download_on_hosts": True}}, common)
+    run = _play(box, site)
+    assert run.returncode == 0, run.stdout[-4000:]
+    cached = tmp_path / "cache" / VERSION / "amd64" / "kubectl"  # host one's copy came through the controller
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == bundle["checksums"]["kubectl"]
+    assert sorted(p.name for p in cached.parent.iterdir()) == ["kubectl"]  # only what a host lacked
+    for host in (one, two):
+        assert "kubectl stand-in" in _sh(box, host, "/usr/local/bin/kubectl")
+    again = _play(box, site)
+    assert all("changed=0" in line for line in _recap(again.stdout)), _recap(again.stdout)
 
 
 def test_unknown_version_fails_before_any_change(box, installed, bundle):

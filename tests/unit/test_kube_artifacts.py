@@ -126,3 +126,11 @@ def test_filters_wrap_errors():
     with pytest.raises(AnsibleFilterError, match=r"kube_artifacts_plan: .*lists no file"):
         kube_artifacts_plan(REL, "amd64", ["kubeadm"], source="bundle_dir", manifest=manifest(files=[]))
     assert kube_artifacts_needed([], None) == []
+
+
+def test_urls_override_upstream_only():
+    items = ka.plan(REL, "arm64", files=["kubeadm", "kubelet"], urls={"kubeadm": "http://proxy/{arch}/kubeadm"})
+    assert items[0]["url"] == "http://proxy/arm64/kubeadm"
+    assert items[1]["url"] == "https://dl.k8s.io/release/v1.35.0/bin/linux/arm64/kubelet"
+    with pytest.raises(ka.PlanError, match="kube_artifacts_urls names unknown file"):
+        ka.plan(REL, "amd64", files=["kubeadm"], urls={"kubeadmm": "http://x"})
