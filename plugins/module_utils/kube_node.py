@@ -232,7 +232,7 @@ def acquire(
     client: Any, holder: str, operation: str, detail: str = "", force: bool = False, now: Optional[float] = None
 ) -> Tuple[bool, Dict[str, Any]]:
     """Take the lock for ``holder``; (changed, lock). LockHeld when another holder has it (unless force)."""
-    for _ in range(5):
+    for _attempt in range(5):
         current, ns = read_lock(client)
         if current and current.get("holder") == holder:
             return False, current
@@ -260,7 +260,7 @@ def acquire(
 
 def release(client: Any, holder: str, force: bool = False) -> Tuple[bool, Optional[Dict[str, Any]]]:
     """Release the lock if ``holder`` holds it (or any holder with force); (changed, what was there)."""
-    for _ in range(5):
+    for _attempt in range(5):
         current, ns = read_lock(client)
         if current is None:
             return False, None

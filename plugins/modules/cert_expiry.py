@@ -39,6 +39,7 @@ attributes:
     description: Only reads.
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""

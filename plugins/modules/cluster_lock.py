@@ -55,6 +55,7 @@ attributes:
     description: Reports whether the lock would be taken or released.
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""
@@ -103,7 +104,7 @@ ARGUMENT_SPEC = {
 
 def execute_module(module, client):
     p = module.params
-    current, _ = read_lock(client)
+    current = read_lock(client)[0]
     if p["state"] == "query":
         module.exit_json(changed=False, lock=current, previous=current)
     if not p["holder"]:
@@ -119,7 +120,7 @@ def execute_module(module, client):
             module.exit_json(changed=changed, lock=lock, previous=current)
         if module.check_mode:
             module.exit_json(changed=current is not None and (mine or p["force"]), lock=current, previous=current)
-        changed, _ = release(client, p["holder"], force=p["force"])
+        changed = release(client, p["holder"], force=p["force"])[0]
         module.exit_json(changed=changed, lock=None, previous=current)
     except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.holder, previous=current)

@@ -63,9 +63,11 @@ requirements:
 attributes:
   check_mode:
     support: partial
-    description: Reports whether the node would be cordoned, uncordoned or deleted; a drain is not simulated.
+    description: Reports whether the node would be cordoned, uncordoned or deleted.
+    details: A drain is not simulated in check mode (only whether the node would be cordoned is reported).
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""
@@ -89,9 +91,25 @@ EXAMPLES = r"""
 
 RETURN = r"""
 node:
-  description: Node name, whether it exists, is Ready, unschedulable, and its kubelet version.
+  description: The node after the call.
   returned: always
   type: dict
+  contains:
+    name:
+      description: Node name.
+      type: str
+    exists:
+      description: Whether the Node object exists.
+      type: bool
+    ready:
+      description: Whether its Ready condition is True.
+      type: bool
+    unschedulable:
+      description: Whether it is cordoned.
+      type: bool
+    kubelet_version:
+      description: The kubelet version it reports (without the leading v).
+      type: str
   sample: {name: w1, exists: true, ready: true, unschedulable: false, kubelet_version: 1.35.1}
 evicted:
   description: Pods evicted (namespace/name).

@@ -81,6 +81,7 @@ attributes:
     description: Pure computation; the same result in check mode.
   diff_mode:
     support: none
+    description: No diff is returned.
 notes:
   - The versions table is C(plugins/module_utils/versions.py) of this collection.
 seealso:
