@@ -15,7 +15,15 @@ Role = Literal["etcd", "control_plane", "workers"]
 RoleName = Literal["viewer", "operator", "admin"]
 JobStatus = Literal["pending", "running", "successful", "failed", "canceled", "error"]
 Operation = Literal[
-    "preflight", "prepare_hosts", "etcd_backup", "create_cluster", "add_nodes", "remove_node", "upgrade", "reset"
+    "preflight",
+    "prepare_hosts",
+    "etcd_backup",
+    "create_cluster",
+    "add_nodes",
+    "remove_node",
+    "upgrade",
+    "reset",
+    "certs",
 ]
 OPERATIONS: dict[str, str] = {
     "preflight": "preflight",
@@ -26,6 +34,7 @@ OPERATIONS: dict[str, str] = {
     "remove_node": "remove_node",
     "upgrade": "upgrade",
     "reset": "reset",
+    "certs": "certs",
 }
 """Operation -> playbook name inside the smcp.platform collection."""
 READ_ONLY_OPERATIONS = frozenset({"preflight"})
@@ -348,7 +357,10 @@ class JobCreate(Request):
             raise ValueError("a job needs a target: set cluster_id, or host_ids with at least one host id")
         if self.host_ids and len(set(self.host_ids)) != len(self.host_ids):
             raise ValueError("host_ids repeats an id; list each host once")
-        if self.operation in {"create_cluster", "add_nodes", "upgrade", "etcd_backup", "reset"} and not self.cluster_id:
+        if (
+            self.operation in {"create_cluster", "add_nodes", "upgrade", "etcd_backup", "reset", "certs"}
+            and not self.cluster_id
+        ):
             raise ValueError(f"operation {self.operation} works on a cluster; set cluster_id")
         if self.operation == "add_nodes" and not self.host_ids:
             raise ValueError("operation add_nodes needs host_ids (the new workers to join)")

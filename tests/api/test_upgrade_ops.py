@@ -37,7 +37,8 @@ RECORDER = """---
           {{{{ {{'limit': ansible_limit | default(''), 'play_hosts': ansible_play_hosts_all | sort,
                 'version': smcp_kubernetes_version | default(''),
                 'batch': smcp_batch_size | default(''),
-                'confirm': reset_confirm | default('')}} | to_json }}}}
+                'confirm': reset_confirm | default(''),
+                'renew_days': certs_renew_days | default('')}} | to_json }}}}
       run_once: true
 """
 
@@ -49,7 +50,7 @@ def ops_collections(tmp_path: Path) -> Path:
     (coll / "playbooks").mkdir(parents=True)
     for name, text in PLAYBOOKS.items():
         (coll / "playbooks" / f"{name}.yml").write_text("---" + text)
-    for name in ("upgrade", "remove_node", "reset"):
+    for name in ("upgrade", "remove_node", "reset", "certs"):
         (coll / "playbooks" / f"{name}.yml").write_text(RECORDER.format(name=name))
     (coll / "roles").symlink_to(REPO / "roles")
     (coll / "plugins").symlink_to(REPO / "plugins")
@@ -189,3 +190,18 @@ def test_versions_come_from_the_collection_table():
         versions.normalise("1.20.1")
     with pytest.raises(ValueError, match="not in the versions table"):
         versions.exact(f"{MAJOR}.{MINOR}.99")
+
+
+def test_certs_is_a_cluster_operation(start_api, ops_collections):
+    api = start_api(start_worker=True, collections_path=ops_collections)
+    cluster, hosts = new_cluster(api)
+    r = api.post("/api/v1/jobs", json={"operation": "certs", "host_ids": [hosts["w1"]["id"]]})
+    assert r.status_code == 422 and "operation certs works on a cluster; set cluster_id" in r.text
+    bad = {"operation": "certs", "cluster_id": cluster["id"], "params": {"extra_vars": {"certs_renew_days": "60"}}}
+    r = api.post("/api/v1/jobs", json=bad)
+    assert r.status_code == 422 and "params.extra_vars.certs_renew_days: '60' is not a int" in r.text
+    bad["params"]["extra_vars"]["certs_renew_days"] = 60
+    r = api.post("/api/v1/jobs", role="operator", json=bad)
+    assert r.status_code == 202, r.text
+    assert api.wait_job(r.json()["id"])["status"] == "successful"
+    assert record(ops_collections, "certs")["renew_days"] == 60

@@ -20,6 +20,7 @@ OPERATIONS = (
     "remove_node",
     "upgrade",
     "reset",
+    "certs",
 )
 
 JOB_COLUMNS: list[common.Column] = [
