@@ -8,6 +8,7 @@ Run under the machine-wide lock: `flock /tmp/smcp-heavy.lock pytest -m sandbox t
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import ssl
 import subprocess
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SMCPCTL = str(ROOT / ".venv" / "bin" / "smcpctl")
-NAME = "sti"
+NAME = f"sti-{secrets.token_hex(2)}"  # the STANDINS sandbox prefix; unique per run
 
 KUBELET_UNIT = """[Unit]
 Description=kubelet stand-in
