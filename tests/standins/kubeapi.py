@@ -679,6 +679,9 @@ class Handler(StandinEmulator):
             "body": request.data if request.data is not None else (request.text or None),
             "via": request.headers.get("X-Smcp-Standin-Via"),
         }
+        if request.subresource == "eviction":  # which node the evicted pod ran on, for drain-order assertions
+            pod = self.store.get(("", "pods", request.namespace or "", request.name or "")) or {}
+            entry["node"] = (pod.get("spec") or {}).get("nodeName")
         response = await self._answer(request, path)
         entry["status"] = response.status
         self.log.append(entry)
@@ -1139,6 +1142,46 @@ class Handler(StandinEmulator):
             )
         self._put(key, None, "DELETED", old=pod)
         return status(201, "", "", {"name": key[3], "kind": "pods"})
+
+
+def load_log(path: str | Path) -> list[dict[str, Any]]:
+    """The entries of a --log JSONL file (same shape as KubeAPI.requests)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cordon_timeline(entries: list[dict[str, Any]]) -> list[tuple[float, str, bool]]:
+    """(ts, node, unschedulable) for every successful write of spec.unschedulable in a request log.
+
+    Understands merge/strategic patches, JSON patches and PUTs of /api/v1/nodes/NAME.
+    """
+    timeline = []
+    for entry in entries:
+        m = re.fullmatch(r"/api/v1/nodes/([^/]+)", entry.get("path", ""))
+        if not m or entry.get("method") not in ("PATCH", "PUT") or int(entry.get("status", 500)) >= 300:
+            continue
+        body = entry.get("body")
+        spec = (body.get("spec") or {}) if isinstance(body, dict) else {}
+        if isinstance(body, dict) and ("unschedulable" in spec or entry["method"] == "PUT"):
+            timeline.append((entry["ts"], m.group(1), bool(spec.get("unschedulable"))))  # null removes it
+        elif isinstance(body, list):
+            for op in body:
+                if isinstance(op, dict) and op.get("path") == "/spec/unschedulable":
+                    value = bool(op.get("value")) if op.get("op") in ("add", "replace") else False
+                    timeline.append((entry["ts"], m.group(1), value))
+    return timeline
+
+
+def max_cordoned(entries: list[dict[str, Any]]) -> int:
+    """The most nodes cordoned at the same time according to a request log."""
+    cordoned: set[str] = set()
+    most = 0
+    for _, node, unschedulable in cordon_timeline(entries):
+        if unschedulable:
+            cordoned.add(node)
+        else:
+            cordoned.discard(node)
+        most = max(most, len(cordoned))
+    return most
 
 
 class KubeAPI:

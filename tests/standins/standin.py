@@ -1797,7 +1797,7 @@ def kubelet(args: list[str]) -> int:
     labels = dict(
         kv.split("=", 1) if "=" in kv else (kv, "") for kv in (flag(args, "--node-labels") or "").split(",") if kv
     )
-    interval = float(os.environ.get("SMCP_STANDIN_HEARTBEAT", "5"))
+    interval = float(os.environ.get("SMCP_STANDIN_HEARTBEAT", "10"))  # nodeStatusUpdateFrequency
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

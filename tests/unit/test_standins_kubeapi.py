@@ -15,7 +15,7 @@ import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
-from tests.standins.kubeapi import KubeAPI, label_selector_matches, strategic_merge
+from tests.standins.kubeapi import KubeAPI, cordon_timeline, label_selector_matches, max_cordoned, strategic_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -296,3 +296,27 @@ def test_cli_start_serve_stop(tmp_path: Path) -> None:
             check=False,
         )
     assert stopped.returncode == 0 and not pidfile.exists()
+
+
+def test_cordon_timeline_from_the_request_log(api: KubeAPI, core: client.CoreV1Api) -> None:
+    for name in ("w1", "w2"):
+        core.create_node({"metadata": {"name": name}})
+    core.create_namespaced_pod("default", _pod("p", "w2", {}))
+    core.patch_node("w1", {"spec": {"unschedulable": True}})
+    core.patch_node("w1", [{"op": "replace", "path": "/spec/unschedulable", "value": False}])
+    core.patch_node("w2", {"spec": {"unschedulable": True}})
+    body = client.V1Eviction(metadata=client.V1ObjectMeta(name="p", namespace="default"))
+    core.create_namespaced_pod_eviction("p", "default", body)
+    core.patch_node("w2", {"spec": {"unschedulable": None}})
+    assert [(node, flag) for _, node, flag in cordon_timeline(api.requests)] == [
+        ("w1", True),
+        ("w1", False),
+        ("w2", True),
+        ("w2", False),
+    ]
+    assert max_cordoned(api.requests) == 1
+    eviction = next(r for r in api.requests if r["path"].endswith("/eviction"))
+    assert eviction["node"] == "w2"
+    core.patch_node("w1", {"spec": {"unschedulable": True}})
+    core.patch_node("w2", {"spec": {"unschedulable": True}})
+    assert max_cordoned(api.requests) == 2
