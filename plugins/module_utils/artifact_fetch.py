@@ -85,9 +85,9 @@ def _local_path(url: str) -> Optional[str]:
 
 
 def default_opener(url: str, timeout: float) -> IO[bytes]:  # pragma: no cover - replaced in modules/tests
-    from urllib.request import urlopen
+    from ansible.module_utils.urls import open_url
 
-    return urlopen(url, timeout=timeout)  # noqa: S310 - http(s) and file URLs are what we fetch
+    return open_url(url, timeout=timeout, follow_redirects="all")
 
 
 def verify(path: str, expected: str, url: str) -> str:

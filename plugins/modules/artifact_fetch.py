@@ -56,6 +56,7 @@ attributes:
     description: Reports whether the file would be downloaded; downloads, deletes and writes nothing.
   diff_mode:
     support: none
+    description: Returns no diff; the result names the file, its sum and whether it was downloaded.
 """
 
 EXAMPLES = r"""
