@@ -127,7 +127,7 @@ def oci_image(ref: str) -> bytes:
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Labels": {"io.smcp.standin": "true"}, "Entrypoint": ["/standin"]},
+            "config": {"Labels": {"io.smcp.standin": ref}, "Entrypoint": ["/standin"]},  # one digest per ref
             "rootfs": {"type": "layers", "diff_ids": [f"sha256:{sha256(empty_tar)}"]},
         },
         sort_keys=True,
