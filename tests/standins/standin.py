@@ -429,6 +429,25 @@ def new_key(path: Path, algorithm: str = "RSA-2048") -> None:
     path.chmod(0o600)
 
 
+VALIDITY = {"leaf": 365, "ca": 3650}  # days; ClusterConfiguration.certificateValidityPeriod/caCertificate...
+
+
+def set_validity(cluster: dict[str, Any]) -> None:
+    """kubeadm v1beta4's certificateValidityPeriod and caCertificateValidityPeriod (Go durations)."""
+    for field, kind in (("certificateValidityPeriod", "leaf"), ("caCertificateValidityPeriod", "ca")):
+        m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(cluster.get(field) or ""))
+        if cluster.get(field) and m and m.group(0):
+            VALIDITY[kind] = max(1, int(m.group(1) or 0) // 24)
+
+
+def leaf_days() -> int:
+    """Days a new leaf certificate is valid: /etc/smcp-standin/cert-days (tests of renewal) or VALIDITY."""
+    override = p("/etc/smcp-standin/cert-days")
+    if override.exists():
+        return max(1, int(override.read_text(encoding="utf-8").strip()))
+    return VALIDITY["leaf"]
+
+
 def new_ca(pki: Path, name: str, cn: str, algorithm: str) -> None:
     key, crt = pki / f"{name}.key", pki / f"{name}.crt"
     if key.exists() and crt.exists():
@@ -441,7 +460,7 @@ def new_ca(pki: Path, name: str, cn: str, algorithm: str) -> None:
         "-key",
         str(key),
         "-days",
-        "3650",
+        str(VALIDITY["ca"]),
         "-subj",
         f"/CN={cn}",
         "-out",
@@ -461,10 +480,11 @@ def sign(
     subject: str,
     usage: str,
     sans: list[str] | None = None,
-    days: int = 365,
+    days: int = 0,
     algorithm: str = "RSA-2048",
 ) -> None:
     """A leaf certificate signed by pki/<ca>.crt (key reused if present, as kubeadm renew does)."""
+    days = days or leaf_days()
     if not key.exists():
         new_key(key, algorithm)
     csr = openssl("req", "-new", "-key", str(key), "-subj", subject)
@@ -1013,6 +1033,7 @@ def cmd_init(args: list[str], by_kind: dict[str, dict[str, Any]]) -> None:
         ["/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"],
     )
     check_external_etcd(args, cluster)
+    set_validity(cluster)
     name = node_name(init)
     endpoint = init.get("localAPIEndpoint") or {}
     advertise, port = str(endpoint.get("advertiseAddress") or ""), int(endpoint.get("bindPort") or 6443)
@@ -1227,6 +1248,7 @@ def cmd_join(args: list[str], by_kind: dict[str, dict[str, Any]]) -> None:
             'unable to fetch the kubeadm-config ConfigMap: was "kubeadm init" run on the first control plane?'
         )
     cluster = yaml.safe_load(stored["data"]["ClusterConfiguration"])
+    set_validity(cluster)
     version = str(cluster.get("kubernetesVersion") or VERSION).lstrip("v")
     pki = p("/etc/kubernetes/pki")
     pki.mkdir(parents=True, exist_ok=True)
@@ -1574,6 +1596,14 @@ def cmd_certs(args: list[str]) -> None:
         pki = p("/etc/kubernetes/pki")
         if not (pki / "ca.key").exists():
             raise Failure("/etc/kubernetes/pki/ca.key not found: renew runs on a control plane")
+        try:  # kubeadm renews with the cluster's certificateValidityPeriod when it can read it
+            code, stored = admin_api().call(
+                "GET", "/api/v1/namespaces/kube-system/configmaps/kubeadm-config", deadline=10
+            )
+            if code == 200:
+                set_validity(yaml.safe_load(stored["data"]["ClusterConfiguration"]) or {})
+        except Failure as exc:
+            print(f"W: could not read the cluster configuration, using defaults: {exc}", file=sys.stderr)
         for name, path, ca in CERTS:
             if not p(path).exists():
                 continue

@@ -264,8 +264,12 @@ def test_init_then_joins_against_the_api(tmp_path: Path, api: KubeAPI) -> None:
     table = run(h1, api, "kubeadm", "certs", "check-expiration").stdout
     assert "apiserver " in table and "admin.conf" in table and "CERTIFICATE AUTHORITY" in table
     before = (h1 / "etc/kubernetes/pki/apiserver.crt").read_bytes()
+    (h1 / "etc/smcp-standin/cert-days").write_text("30\n")  # short-lived certificates for renewal tests
     run(h1, api, "kubeadm", "certs", "renew", "all")
     assert (h1 / "etc/kubernetes/pki/apiserver.crt").read_bytes() != before
+    table = run(h1, api, "kubeadm", "certs", "check-expiration").stdout
+    rows = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert " 29d " in rows["apiserver"] and " 29d " in rows["admin.conf"] and " 3649d " in rows["ca"]
 
     run(h2, api, "kubeadm", "reset", "-f", host="h2")
     assert not (h2 / "etc/kubernetes/kubelet.conf").exists() and not (h2 / "etc/kubernetes/pki").exists()
