@@ -97,6 +97,7 @@ class KubeadmParams:
     kubelet_version: str = ""
     api_server_version: str = ""
     control_plane_count: int = 0
+    ignore_preflight_errors: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KubeadmParams:
@@ -277,6 +278,14 @@ def validate(params: KubeadmParams) -> list[str]:
         )
     for index, taint in enumerate(params.taints or []):
         normalise_taint(f"taints[{index}]", taint)
+    for index, check in enumerate(params.ignore_preflight_errors):
+        if not re.match(r"^[A-Za-z0-9-]+$", str(check)):
+            raise ConfigError(
+                f"ignore_preflight_errors[{index}]",
+                check,
+                "is not a kubeadm preflight check name",
+                "use names kubeadm prints in [ERROR Name] lines, e.g. Swap, NumCPU (or all)",
+            )
     warnings = cluster_warnings(int(params.control_plane_count))
     if params.kind == "init" or params.control_plane:
         if not params.advertise_address:
@@ -397,6 +406,8 @@ def _node_registration(params: KubeadmParams) -> dict[str, Any]:
     }
     if params.node_ip:
         registration["kubeletExtraArgs"] = [{"name": "node-ip", "value": params.node_ip}]
+    if params.ignore_preflight_errors:
+        registration["ignorePreflightErrors"] = [str(c) for c in params.ignore_preflight_errors]
     return registration
 
 

@@ -149,6 +149,13 @@ options:
     description: Number of control planes in the inventory; 2 adds a warning.
     type: int
     default: 0
+  ignore_preflight_errors:
+    description:
+      - kubeadm preflight checks whose errors become warnings (C(nodeRegistration.ignorePreflightErrors)),
+        for example V(Swap) or V(NumCPU). Empty leaves every check fatal.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -252,6 +259,7 @@ ARGUMENT_SPEC = dict(
     kubelet_version=dict(type="str", default=""),
     api_server_version=dict(type="str", default=""),
     control_plane_count=dict(type="int", default=0),
+    ignore_preflight_errors=dict(type="list", elements="str", default=[]),
 )
 
 

@@ -51,6 +51,7 @@ FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
         "nodeRegistration.imagePullPolicy": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-NodeRegistrationOptions"),
         "nodeRegistration.kubeletExtraArgs[].name": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-Arg"),
         "nodeRegistration.kubeletExtraArgs[].value": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-Arg"),
+        "nodeRegistration.ignorePreflightErrors[]": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-NodeRegistrationOptions"),
     },
     "ClusterConfiguration": {
         "apiVersion": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-ClusterConfiguration"),
@@ -94,6 +95,7 @@ FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
         "nodeRegistration.imagePullPolicy": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-NodeRegistrationOptions"),
         "nodeRegistration.kubeletExtraArgs[].name": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-Arg"),
         "nodeRegistration.kubeletExtraArgs[].value": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-Arg"),
+        "nodeRegistration.ignorePreflightErrors[]": (str, KUBEADM + "#kubeadm-k8s-io-v1beta4-NodeRegistrationOptions"),
         "discovery.bootstrapToken.apiServerEndpoint": (
             str,
             BTD,
@@ -164,8 +166,10 @@ CASES: dict[str, kc.KubeadmParams] = {
     "init-custom-networks": init(
         pod_subnet="172.16.0.0/16", service_subnet="172.20.0.0/16", dns_domain="k8s.example", cluster_name="prod"
     ),
+    "init-ignore-preflight": init(ignore_preflight_errors=["Swap", "NumCPU"]),
     "join-worker": join(),
     "join-worker-taints": join(taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+    "join-worker-ignore-preflight": join(ignore_preflight_errors=["all"]),
     "join-control-plane": join(
         node_name="cp2",
         node_ip="10.0.0.12",
@@ -324,6 +328,7 @@ BAD = [
     (init(taints=[{"key": "a", "effect": "NoSchedule", "operator": "Exists"}]), "taints[0]"),
     (init(taints=[{"value": "x", "effect": "NoSchedule"}]), "taints[0]"),
     (init(cert_sans=["bad name"]), "cert_sans[0]"),
+    (init(ignore_preflight_errors=["Swap", "no spaces"]), "ignore_preflight_errors[1]"),
     (init(kubelet_version="1.36.0", api_server_version="1.35.0"), "kubelet_version"),
     (join(token="not-a-token"), "token"),
     (join(ca_cert_hashes=[]), "ca_cert_hashes"),
