@@ -82,8 +82,8 @@ class KubeadmParams:
     image_repository: str = ""
     etcd_endpoints: list[str] = field(default_factory=list)
     etcd_ca_file: str = "/etc/kubernetes/pki/etcd/ca.crt"
-    etcd_cert_file: str = "/etc/kubernetes/pki/apiserver-etcd-client.crt"
-    etcd_key_file: str = "/etc/kubernetes/pki/apiserver-etcd-client.key"
+    etcd_cert_file: str = "/etc/kubernetes/pki/etcd/apiserver-etcd-client.crt"
+    etcd_key_file: str = "/etc/kubernetes/pki/etcd/apiserver-etcd-client.key"
     cri_socket: str = "unix:///run/containerd/containerd.sock"
     proxy_mode: str = "iptables"
     taints: list[dict[str, str]] | None = None

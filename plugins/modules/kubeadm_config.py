@@ -88,11 +88,11 @@ options:
   etcd_cert_file:
     description: C(etcd.external.certFile).
     type: path
-    default: /etc/kubernetes/pki/apiserver-etcd-client.crt
+    default: /etc/kubernetes/pki/etcd/apiserver-etcd-client.crt
   etcd_key_file:
     description: C(etcd.external.keyFile).
     type: path
-    default: /etc/kubernetes/pki/apiserver-etcd-client.key
+    default: /etc/kubernetes/pki/etcd/apiserver-etcd-client.key
   cri_socket:
     description: C(nodeRegistration.criSocket) and KubeletConfiguration C(containerRuntimeEndpoint).
     type: str
@@ -245,8 +245,8 @@ ARGUMENT_SPEC = dict(
     image_repository=dict(type="str", default=""),
     etcd_endpoints=dict(type="list", elements="str", default=[]),
     etcd_ca_file=dict(type="path", default="/etc/kubernetes/pki/etcd/ca.crt"),
-    etcd_cert_file=dict(type="path", default="/etc/kubernetes/pki/apiserver-etcd-client.crt"),
-    etcd_key_file=dict(type="path", default="/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    etcd_cert_file=dict(type="path", default="/etc/kubernetes/pki/etcd/apiserver-etcd-client.crt"),
+    etcd_key_file=dict(type="path", default="/etc/kubernetes/pki/etcd/apiserver-etcd-client.key"),
     cri_socket=dict(type="str", default="unix:///run/containerd/containerd.sock"),
     proxy_mode=dict(type="str", choices=["iptables", "nftables"], default="iptables"),
     taints=dict(type="list", elements="dict"),

@@ -247,7 +247,8 @@ def test_api_versions_and_fixed_choices() -> None:
     assert docs["ClusterConfiguration"]["kubernetesVersion"] == "v1.35.0"
     assert set(docs["ClusterConfiguration"]["etcd"]) == {"external"}
     assert (
-        docs["ClusterConfiguration"]["etcd"]["external"]["certFile"] == "/etc/kubernetes/pki/apiserver-etcd-client.crt"
+        docs["ClusterConfiguration"]["etcd"]["external"]["certFile"]
+        == "/etc/kubernetes/pki/etcd/apiserver-etcd-client.crt"
     )
     # KUBEADM v1beta4: kubeletExtraArgs is a list of {name, value} (was a map up to v1beta3)
     assert docs["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"] == [
