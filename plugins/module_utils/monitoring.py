@@ -94,6 +94,13 @@ def etcd_metrics_targets(urls, node_address):
     return targets, scheme
 
 
+def _add(targets, labels, job, target, extra=None):
+    """Append one file_sd entry (a single target with the host's labels and ``extra``) to ``targets[job]``."""
+    entry_labels = dict(labels)
+    entry_labels.update(extra or {})
+    targets[job].append({"targets": [target], "labels": entry_labels})
+
+
 def build_targets(hostvars, groups, settings=None):
     """File_sd entries per job from inventory-like data.
 
@@ -125,18 +132,18 @@ def build_targets(hostvars, groups, settings=None):
         }
         host = _host_only(address)
 
-        def add(job, target, extra=None, labels=labels):
-            entry_labels = dict(labels)
-            entry_labels.update(extra or {})
-            targets[job].append({"targets": [target], "labels": entry_labels})
-
-        add("node", "%s:%d" % (host, int(hv.get("monitoring_node_exporter_port") or NODE_EXPORTER_PORT)))
+        _add(
+            targets,
+            labels,
+            "node",
+            "%s:%d" % (host, int(hv.get("monitoring_node_exporter_port") or NODE_EXPORTER_PORT)),
+        )
         if name in members["etcd"]:
             urls = hv.get("etcd_listen_metrics_urls", ETCD_METRICS_DEFAULT)
             found, scheme = etcd_metrics_targets(urls, address)
             if found:
                 for target in found:
-                    add("etcd", target, {"__scheme__": scheme})
+                    _add(targets, labels, "etcd", target, {"__scheme__": scheme})
             else:
                 skipped.append(
                     {
@@ -146,9 +153,14 @@ def build_targets(hostvars, groups, settings=None):
                     }
                 )
         if name in members["control_plane"]:
-            add("kube-apiserver", "%s:%d" % (host, int(hv.get("smcp_apiserver_port") or APISERVER_PORT)))
+            _add(
+                targets,
+                labels,
+                "kube-apiserver",
+                "%s:%d" % (host, int(hv.get("smcp_apiserver_port") or APISERVER_PORT)),
+            )
         if name in members["control_plane"] or name in members["workers"]:
-            add("kubelet", "%s:%d" % (host, kubelet_port))
+            _add(targets, labels, "kubelet", "%s:%d" % (host, kubelet_port))
     return {"targets": targets, "skipped": skipped}
 
 

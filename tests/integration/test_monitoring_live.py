@@ -306,7 +306,11 @@ def test_node_down_goes_pending_when_the_exporter_stops(mon):
 
         def pending():
             alerts = _prom(mon, "alerts")["alerts"]
-            return [a for a in alerts if a["labels"]["alertname"] == "NodeDown" and a["state"] in ("pending", "firing")]
+            found = [
+                a for a in alerts if a["labels"]["alertname"] == "NodeDown" and a["state"] in ("pending", "firing")
+            ]
+            # Both targets of the stopped exporter (inventory and API), each after its own next scrape.
+            return found if len(found) == 2 else []
 
         alerts = _wait_for(pending, "NodeDown to go pending")
         assert {a["labels"].get("node") for a in alerts} == {mon["worker"]["name"], "api-node"}, alerts
