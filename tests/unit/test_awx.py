@@ -90,6 +90,7 @@ def test_mutating_operations_need_confirmation_and_node_selection(templates):
 
 def test_default_version_is_a_supported_one(templates):
     from ansible_collections.smcp.platform.plugins.module_utils import versions
+
     question = next(q for t in templates for q in t["survey"] if q["variable"] == "smcp_kubernetes_version")
     assert question["default"] in versions.supported_versions()
 
