@@ -114,7 +114,7 @@ def execute_module(module):
         for found in kubeconfig_client_certs(text):
             if "pem" in found:
                 certs.append(read(module, openssl, kubeconfig, "kubeconfig", pem=found["pem"]))
-            elif glob.glob(found["file"]):
+            elif glob.glob(found["file"]) and found["file"] not in {c["path"] for c in certs}:
                 certs.append(read(module, openssl, found["file"], "kubeconfig:" + kubeconfig))
     certs.sort(key=lambda c: (c["not_after"], c["path"]))
     module.exit_json(changed=False, certificates=certs, expiring=[c["path"] for c in certs if c["expiring"]])
