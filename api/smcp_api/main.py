@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from smcp_api import __version__
 from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
 from smcp_api.bodies import YamlBodyMiddleware
+from smcp_api.collection import CollectionNotFound
 from smcp_api.core.config import Settings, get_settings
 from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
 from smcp_api.jobs.worker import Worker, recover_interrupted
@@ -88,6 +89,11 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def collection_missing(_: Request, exc: Exception) -> JSONResponse:
+    """The versions table and upgrade planner come from the collection: without it, say where to put it."""
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 def create_app(settings: Settings | None = None, *, start_worker: bool = True) -> FastAPI:
     """The app; the store is migrated, interrupted jobs failed and the worker started at startup."""
     settings = settings or get_settings()
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         ],
     )
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(CollectionNotFound, collection_missing)
     app.add_middleware(YamlBodyMiddleware)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)

@@ -268,7 +268,9 @@ class ClusterCreate(Request):
     name: Annotated[
         str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     ]
-    kubernetes_version: str = Field(description="MAJOR.MINOR.PATCH of a supported minor (1.34, 1.35, 1.36).")
+    kubernetes_version: str = Field(
+        description="MAJOR.MINOR.PATCH of a release in the versions table; any other gets a 422 listing them.",
+    )
     cni: Literal["calico", "flannel"] = "calico"
     pod_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/12"
@@ -279,7 +281,7 @@ class ClusterCreate(Request):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        return versions.normalise(value)
+        return versions.exact(value)
 
     @field_validator("pod_cidr", "service_cidr")
     @classmethod

@@ -1,7 +1,8 @@
 """Supported Kubernetes versions: the smcp.platform collection's versions table (plugins/module_utils/versions.py).
 
-A new cluster may ask for any patch of a supported minor (normalise); an upgrade target must be a
-release listed in the table (exact), because the upgrade installs that release's files.
+A cluster's version (at creation or as an upgrade target) must be a release listed in the table
+(exact), because the playbooks install that release's files with its checksums; normalise only
+checks the form and the minor.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def normalise(version: str) -> str:
 
 def exact(version: str) -> str:
     """Like normalise, but the release itself must be in the table (an upgrade target)."""
-    _, full = _parse(version)
+    full = normalise(version)
     listed = supported_versions()
     if full not in listed:
-        raise ValueError(f"Kubernetes {version} is not in the versions table; use one of {', '.join(listed)}")
+        same_minor = [v for v in listed if v.rsplit(".", 1)[0] == full.rsplit(".", 1)[0]]
+        raise ValueError(
+            f"Kubernetes {version} is not in the versions table; use one of {', '.join(same_minor)} "
+            f"(every release: {', '.join(listed)})"
+        )
     return full

@@ -213,7 +213,7 @@ class Api:
             {"host_id": h, "roles": ["etcd", "control_plane", "workers"] if i == 0 else ["workers"]}
             for i, h in enumerate(host_ids)
         ]
-        body = {"name": name, "kubernetes_version": "1.34.2", "hosts": hosts, **fields}
+        body = {"name": name, "kubernetes_version": "1.34.4", "hosts": hosts, **fields}
         r = self.post("/api/v1/clusters", json=body)
         assert r.status_code == 201, r.text
         return r.json()  # type: ignore[no-any-return]

@@ -101,7 +101,7 @@ def test_hosts_clusters_and_conflicts(env: Env, tmp_path: Path) -> None:
 
     spec = tmp_path / "cluster.yaml"
     spec.write_text(
-        "name: e2e\nkubernetes_version: 1.34.2\ncni: calico\n"
+        "name: e2e\nkubernetes_version: 1.34.4\ncni: calico\n"
         "hosts:\n  - name: e2e-1\n    roles: [etcd, control_plane]\n  - e2e-2\n"
     )
     created = env.run("cluster", "create", "-f", str(spec), "-o", "json")
@@ -117,7 +117,7 @@ def test_hosts_clusters_and_conflicts(env: Env, tmp_path: Path) -> None:
     assert env.run("cluster", "create", "-f", str(spec)).exit_code == common.EXIT_CONFLICT
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(spec.read_text().replace("name: e2e\n", "name: e2e-bad\n").replace("1.34.2", "1.20.0"))
+    bad.write_text(spec.read_text().replace("name: e2e\n", "name: e2e-bad\n").replace("1.34.4", "1.20.0"))
     refused = env.run("cluster", "create", "-f", str(bad))
     assert refused.exit_code == common.EXIT_USAGE
     assert "not supported" in refused.output

@@ -98,7 +98,8 @@ def test_create_cluster_then_add_nodes(start_api, ops_collections):
     )
     r = api.post("/api/v1/jobs", role="operator", json={"operation": "create_cluster", "cluster_id": cluster["id"]})
     assert r.status_code == 202, r.text
-    assert api.wait_job(r.json()["id"])["status"] == "successful"
+    job = api.wait_job(r.json()["id"])
+    assert job["status"] == "successful", api.get(f"/api/v1/jobs/{job['id']}/stdout").text[-3000:]
     created = record(ops_collections, "cluster")
     assert created["playbook"] == "cluster" and created["limit"] == ""
     assert created["play_hosts"] == ["cp1", "cp2", "cp3"]

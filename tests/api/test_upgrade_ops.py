@@ -90,7 +90,11 @@ def job_count(api: Any) -> int:
     ("extra", "needle"),
     [
         ({}, "params.extra_vars.smcp_kubernetes_version: give the target version"),
-        ({"smcp_kubernetes_version": "1.99.0"}, "Kubernetes 1.99.0 is not in the versions table; use one of"),
+        ({"smcp_kubernetes_version": "1.99.0"}, "Kubernetes 1.99.0 is not supported; use one of 1.33.x"),
+        (
+            {"smcp_kubernetes_version": "1.35.7"},
+            "Kubernetes 1.35.7 is not in the versions table; use one of 1.35.0, 1.35.1",
+        ),
         ({"smcp_kubernetes_version": "latest"}, "is not a Kubernetes version"),
         ({"smcp_kubernetes_version": OLDEST}, f"upgrade refused (downgrade): target {OLDEST} is older than"),
         (

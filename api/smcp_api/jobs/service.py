@@ -182,7 +182,7 @@ def record_outcome(session: Session, job: Job) -> None:
         return
     extra = (job.params or {}).get("extra_vars") or {}
     if job.operation == "upgrade" and extra.get("smcp_kubernetes_version"):
-        cluster.kubernetes_version = versions.normalise(str(extra["smcp_kubernetes_version"]))
+        cluster.kubernetes_version = versions.exact(str(extra["smcp_kubernetes_version"]))
     elif job.operation == "remove_node":
         for host_id in job.host_ids or []:
             host = session.get(Host, host_id)

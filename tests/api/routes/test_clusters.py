@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -13,7 +15,7 @@ def hosts(api):
 
 def test_create_list_get_delete(api, hosts):
     c = api.cluster("prod", [h["id"] for h in hosts], cni="flannel", control_plane_endpoint="192.0.2.10:6443")
-    assert c["kubernetes_version"] == "1.34.2" and c["cni"] == "flannel"
+    assert c["kubernetes_version"] == "1.34.4" and c["cni"] == "flannel"
     assert c["pod_cidr"] == "10.244.0.0/16" and c["service_cidr"] == "10.96.0.0/12"
     assert {h["host_id"] for h in c["hosts"]} == {h["id"] for h in hosts}
     assert api.get("/api/v1/clusters", role="viewer").json()[0]["id"] == c["id"]
@@ -27,6 +29,7 @@ def test_create_list_get_delete(api, hosts):
     [
         ({"kubernetes_version": "1.20.1"}, "Kubernetes 1.20.1 is not supported; use one of 1.33.x, 1.34.x, 1.35.x"),
         ({"kubernetes_version": "latest"}, "use MAJOR.MINOR.PATCH"),
+        ({"kubernetes_version": "1.34.2"}, "Kubernetes 1.34.2 is not in the versions table; use one of 1.34.3, 1.34.4"),
         ({"pod_cidr": "10.96.0.0/16"}, "pod_cidr 10.96.0.0/16 overlaps service_cidr 10.96.0.0/12"),
         ({"pod_cidr": "10.244.0.1/16"}, "has host bits set; use the network address 10.244.0.0/16"),
         ({"service_cidr": "banana"}, "service_cidr 'banana' is not a CIDR"),
@@ -69,7 +72,7 @@ def test_host_already_in_a_cluster_is_409_and_nothing_is_written(api, hosts):
     api.cluster("one", [hosts[0]["id"]])
     body = {
         "name": "two",
-        "kubernetes_version": "1.34.0",
+        "kubernetes_version": "1.34.3",
         "hosts": [
             {"host_id": hosts[1]["id"], "roles": ["etcd", "control_plane"]},
             {"host_id": hosts[0]["id"], "roles": ["workers"]},
@@ -86,7 +89,7 @@ def test_duplicate_cluster_name_is_409_without_partial_records(api, hosts):
     api.cluster("same", [hosts[0]["id"]])
     body = {
         "name": "same",
-        "kubernetes_version": "1.34.2",
+        "kubernetes_version": "1.34.4",
         "hosts": [{"host_id": hosts[1]["id"], "roles": ["etcd", "control_plane"]}],
     }
     r = api.post("/api/v1/clusters", json=body)
@@ -100,3 +103,17 @@ def test_delete_while_job_pending_is_409(api, hosts):
     r = api.delete(f"/api/v1/clusters/{c['id']}")
     assert r.status_code == 409
     assert job["id"] in r.json()["detail"]
+
+
+def test_collection_missing_is_503_naming_the_fix(api, hosts, monkeypatch):
+    """The versions table comes from the collection: without it the API says where it looked."""
+    from smcp_api import collection
+
+    collection.collections_root.cache_clear()
+    monkeypatch.setattr(collection, "candidates", lambda: [Path("/nonexistent")])
+    body = {"name": "x", "kubernetes_version": "1.35.0", "hosts": [{"host_id": hosts[0]["id"], "roles": ["etcd"]}]}
+    r = api.post("/api/v1/clusters", json=body)
+    collection.collections_root.cache_clear()
+    assert r.status_code == 503, r.text
+    assert "SMCP_COLLECTIONS_PATH" in r.json()["detail"] and "/nonexistent" in r.json()["detail"]
+    assert api.get("/api/v1/clusters").json() == []
