@@ -331,7 +331,7 @@ def test_cluster_file_bad_yaml_names_line_and_column(cfg: Path, fake: FakeApi, t
 def test_cluster_file_resolves_host_names(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
     f = tmp_path / "cluster.yaml"
     f.write_text(
-        "name: demo\nkubernetes_version: 1.34.2\ncni: calico\n"
+        "name: demo\nkubernetes_version: 1.34.4\ncni: calico\n"
         "hosts:\n  - name: h1\n    roles: [etcd, control_plane]\n  - h2\n"
     )
     result = run(fake, "cluster", "create", "-f", str(f), "-o", "json")
@@ -347,7 +347,7 @@ def test_cluster_file_resolves_host_names(cfg: Path, fake: FakeApi, tmp_path: Pa
 
 def test_cluster_file_unknown_host_is_usage_error(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
     f = tmp_path / "cluster.yaml"
-    f.write_text("name: demo\nkubernetes_version: 1.34.2\nhosts: [ghost]\n")
+    f.write_text("name: demo\nkubernetes_version: 1.34.4\nhosts: [ghost]\n")
     result = run(fake, "cluster", "create", "-f", str(f))
     assert result.exit_code == common.EXIT_USAGE
     assert "hosts[0]" in result.output and "ghost" in result.output
