@@ -20,8 +20,8 @@ import json
 import os
 import sys
 import tempfile
+from http.client import HTTPConnection, HTTPSConnection
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
 
 JOBS = ("node", "etcd", "kube-apiserver", "kubelet")
 NODE_EXPORTER_PORT = 9100
@@ -238,11 +238,23 @@ def write_files(files, out_dir, prefix):
 
 def fetch_json(url, token, timeout=10.0):
     """GET ``url`` with the bearer token; the parsed JSON body."""
-    if urlsplit(url).scheme not in ("http", "https"):
+    # http.client rather than ansible's open_url: this also runs as a plain script on the
+    # management host (a systemd timer), where ansible is not importable.
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError("--api-url: %r must start with http:// or https://" % url)
-    request = Request(url, headers={"Authorization": "Bearer " + token, "Accept": "application/json"})  # noqa: S310
-    with urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-        return json.loads(response.read().decode("utf-8"))
+    connection_class = HTTPSConnection if parts.scheme == "https" else HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        connection.request("GET", path, headers={"Authorization": "Bearer " + token, "Accept": "application/json"})
+        response = connection.getresponse()
+        body = response.read().decode("utf-8")
+        if response.status != 200:
+            raise TargetError("GET %s answered %s %s: %s" % (url, response.status, response.reason, body[:200]))
+        return json.loads(body)
+    finally:
+        connection.close()
 
 
 def refresh_from_api(api_url, token, out_dir, prefix="api", timeout=10.0):
