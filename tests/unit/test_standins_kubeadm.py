@@ -149,10 +149,10 @@ def test_init_then_joins_against_the_api(tmp_path: Path, api: KubeAPI) -> None:
     core.create_node({"metadata": {"name": "h1"}})  # no kubelet runs outside a host: the Node is made here
     etcd_files = {
         "etc/kubernetes/pki/etcd/ca.crt": b"etcd ca",
-        "etc/kubernetes/pki/apiserver-etcd-client.crt": b"client crt",
-        "etc/kubernetes/pki/apiserver-etcd-client.key": b"client key",
+        "etc/kubernetes/pki/etcd/apiserver-etcd-client.crt": b"client crt",
+        "etc/kubernetes/pki/etcd/apiserver-etcd-client.key": b"client key",
     }
-    for rel, data in etcd_files.items():  # the etcd role's files on the first control plane
+    for rel, data in etcd_files.items():  # the etcd role's files (where it puts them) on the first control plane
         (h1 / rel).parent.mkdir(parents=True, exist_ok=True)
         (h1 / rel).write_bytes(data)
     out = run(h1, api, "kubeadm", "init", "--config", str(init), "--upload-certs").stdout
