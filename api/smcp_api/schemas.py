@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from smcp_api import versions
+from smcp_api.operations import OPERATIONS as OPERATIONS
 
 Role = Literal["etcd", "control_plane", "workers"]
 RoleName = Literal["viewer", "operator", "admin"]
@@ -25,18 +26,6 @@ Operation = Literal[
     "reset",
     "certs",
 ]
-OPERATIONS: dict[str, str] = {
-    "preflight": "preflight",
-    "prepare_hosts": "prepare_hosts",
-    "etcd_backup": "etcd_backup",
-    "create_cluster": "cluster",
-    "add_nodes": "scale",
-    "remove_node": "remove_node",
-    "upgrade": "upgrade",
-    "reset": "reset",
-    "certs": "certs",
-}
-"""Operation -> playbook name inside the smcp.platform collection."""
 READ_ONLY_OPERATIONS = frozenset({"preflight"})
 FINISHED = frozenset({"successful", "failed", "canceled", "error"})
 

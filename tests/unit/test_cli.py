@@ -464,3 +464,13 @@ def test_config_show_masks_and_set_checks_the_token(cfg: Path, fake: FakeApi) ->
     shown = CliRunner().invoke(cli, ["config", "show", "-o", "json"], obj=common.State())
     data = json.loads(shown.output)
     assert TOKEN not in shown.output and data["token_from"] == str(cfg) and data["url_from"] == "default"
+
+
+def test_cli_operations_are_the_apis() -> None:
+    """smcpctl and the API read one operations table; the API's Literal type lists the same names."""
+    import typing
+
+    from smcp_api.cli.jobs import OPERATIONS as cli_operations
+    from smcp_api.schemas import OPERATIONS, Operation
+
+    assert cli_operations == tuple(OPERATIONS) == typing.get_args(Operation)

@@ -10,18 +10,9 @@ import click
 from smcp_api import client as api
 from smcp_api.cli import common
 from smcp_api.cli.progress import JobProgress, event_line, follow
+from smcp_api.operations import OPERATIONS as PLAYBOOKS
 
-OPERATIONS = (
-    "preflight",
-    "prepare_hosts",
-    "etcd_backup",
-    "create_cluster",
-    "add_nodes",
-    "remove_node",
-    "upgrade",
-    "reset",
-    "certs",
-)
+OPERATIONS = tuple(PLAYBOOKS)  # the API's operations, in its order
 
 JOB_COLUMNS: list[common.Column] = [
     ("ID", "id"),
