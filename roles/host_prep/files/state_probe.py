@@ -65,13 +65,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def _apt_lists_empty() -> bool:
-    try:
-        return not any("_Packages" in name for name in os.listdir("/var/lib/apt/lists"))
-    except OSError:
-        return False
-
-
 swap_entry = re.compile(r"^(\s*[^#\s]+\s+\S+\s+swap\s.*)$", re.MULTILINE)
 print(
     json.dumps(
@@ -79,7 +72,6 @@ print(
             "files": {path: _file(path) for path in req.get("files", [])},
             "exists": {path: os.path.exists(path) for path in req.get("exists", [])},
             "missing_packages": _missing_packages(req.get("packages", [])),
-            "apt_lists_empty": _apt_lists_empty(),
             "units": {
                 unit: {
                     "enabled": _out(["systemctl", "is-enabled", unit]),
