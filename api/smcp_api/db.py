@@ -14,6 +14,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from smcp_api.fsmodes import create_private_file, private_dir, tighten_file
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_GATE_TIMEOUT = 30.0
 
@@ -24,8 +26,8 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_files(Path(path))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
@@ -63,6 +65,18 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def private_files(db: Path) -> None:
+    """The SQLite file 0600 in a 0700 directory, before SQLite opens it.
+
+    SQLite creates the -wal and -shm files with the database file's mode, so they follow; existing ones
+    (and an existing database or directory with looser modes) are tightened.
+    """
+    private_dir(db.parent)
+    create_private_file(db)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten_file(db.with_name(db.name + suffix))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from smcp_api import __version__
+from smcp_api import __version__, versions
 from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
 from smcp_api.bodies import YamlBodyMiddleware
 from smcp_api.collection import CollectionNotFound
@@ -59,11 +59,28 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), vault=Vault(key))
 
 
+def _number_for_string(field: str, value: float) -> str:
+    """A YAML/JSON number where a string belongs (`kubernetes_version: 1.34`): say to quote it, with an example."""
+    name = field.rsplit(".", 1)[-1]
+    hint = f"{field}: {value!r} was read as a number (YAML and JSON read unquoted digits that way); quote it"
+    if not name.endswith("version"):
+        return f'{hint}, e.g. {name}: "{value}"'
+    try:
+        releases = versions.supported_versions()
+    except CollectionNotFound:  # the hint without the table
+        return f'{hint}, e.g. {name}: "1.35.0" (MAJOR.MINOR.PATCH)'
+    same_minor = [v for v in releases if v.rsplit(".", 1)[0] == str(value)]
+    example = (same_minor or releases)[-1]
+    return f'{hint}, e.g. {name}: "{example}" (releases: {", ".join(releases)})'
+
+
 def _field_fix(error: dict[str, Any]) -> str:
+    """One line per error: the field (named once), what is wrong, the fix."""
     loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
     field = ".".join(loc) or "body"
     kind = error.get("type", "")
     msg = str(error.get("msg", "invalid"))
+    value = error.get("input")
     if kind == "extra_forbidden":
         return f"{field}: unknown field; remove it (the accepted fields are in the schema at /docs)"
     if kind == "missing":
@@ -71,9 +88,18 @@ def _field_fix(error: dict[str, Any]) -> str:
     if kind == "json_invalid":
         ctx = error.get("ctx") or {}
         return f"body: malformed JSON ({ctx.get('error', msg)}) at position {loc[-1] if loc else '?'}; send valid JSON"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return _number_for_string(field, value)
     if kind in ("literal_error", "enum"):
         return f"{field}: {msg}"
-    return f"{field}: {msg.removeprefix('Value error, ')}"
+    msg = msg.removeprefix("Value error, ")
+    if not loc and kind == "value_error":  # a model-level rule: its message names the fields it is about
+        return msg
+    # validators often name their field themselves ("pod_cidr '10.0.0.0/33' is not a CIDR"): name it once
+    name = loc[-1]
+    if msg.startswith(name) and msg[len(name) : len(name) + 1] in (" ", ":", ".", "'", ""):
+        return field + msg[len(name) :]
+    return f"{field}: {msg}"
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:

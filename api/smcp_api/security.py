@@ -13,6 +13,8 @@ from cryptography.fernet import Fernet, InvalidToken  # noqa: F401  (re-exported
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
+from smcp_api.fsmodes import private_dir, tighten_file
+
 ROLES = ("viewer", "operator", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 TOKEN_PREFIX = "smcp_"  # noqa: S105 (a prefix, not a secret)
@@ -32,8 +34,8 @@ def role_allows(role: str, needed: str) -> bool:
 
 
 def write_private_file(path: Path, data: str | bytes) -> None:
-    """Create (or replace) a file readable by its owner only (0600), never briefly wider."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create (or replace) a file readable by its owner only (0600), never briefly wider, in a 0700 directory."""
+    private_dir(path.parent)
     raw = data.encode() if isinstance(data, str) else data
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -50,6 +52,8 @@ def load_or_create_key(secret_key: str | None, key_file: Path) -> bytes:
     if secret_key:
         key = secret_key.encode()
     elif key_file.is_file():
+        private_dir(key_file.parent)
+        tighten_file(key_file)  # a key file left readable by others (copied, restored from a backup) is fixed
         key = key_file.read_bytes().strip()
     else:
         key = Fernet.generate_key()

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from smcp_api.client import DEFAULT_URL
+from smcp_api.fsmodes import private_dir
 
 
 class ConfigError(Exception):
@@ -54,7 +55,7 @@ def save_file(path: Path, updates: dict[str, Any]) -> None:
     """Merge `updates` into the config file, written atomically with mode 0600 (directory 0700)."""
     data = load_file(path)
     data.update(updates)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

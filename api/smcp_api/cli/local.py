@@ -20,6 +20,7 @@ import click
 from smcp_api import client as api
 from smcp_api import paths
 from smcp_api.cli import common, config
+from smcp_api.fsmodes import private_dir
 
 DEFAULT_PORT = 8780
 DEFAULT_SANDBOX = "demo"
@@ -57,7 +58,7 @@ class LocalState:
         return cls(**known)
 
     def save(self) -> None:
-        self.path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path().parent)
         tmp = self.path().with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.path())
@@ -129,9 +130,7 @@ def start_api(port: int, db_url: str | None) -> tuple[int, bool]:
         raise click.UsageError(
             f"something else already answers on {url} (no smcp-api pidfile in {api_dir()}); stop it or choose --port"
         )
-    directory = api_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)  # holds the database, the secret key and the admin token
+    private_dir(api_dir())  # holds the database, the secret key and the admin token
     # The log gets the bootstrap admin token on first start: owner-only like the token file.
     fd = os.open(logfile(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
@@ -145,6 +144,7 @@ def start_api(port: int, db_url: str | None) -> tuple[int, bool]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            umask=0o077,  # whatever the service creates (database, WAL, key, token, job files) is owner-only
         )
     pidfile().write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + START_TIMEOUT
@@ -297,7 +297,7 @@ def register_sandbox(c: api.SmcpClient, info: dict[str, Any]) -> list[dict[str, 
 def up(sandbox_hosts: int | None, sandbox_name: str, port: int, db_url: str | None) -> None:
     """Start the API locally (idempotent), store its admin token in the config, optionally add sandbox hosts."""
     st = common.state()
-    api_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(api_dir())
     with open(api_dir() / "up.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two `up` at once: the second waits, then reuses the first's API
         state = LocalState.load()
