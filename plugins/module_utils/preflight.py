@@ -24,6 +24,8 @@ import re
 import socket
 import struct
 
+from ansible_collections.smcp.platform.plugins.module_utils import netrules
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - non-POSIX controller importing the constants
@@ -151,9 +153,6 @@ RUNTIME_PROCESSES = ("containerd", "dockerd", "crio")
 BIN_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin", "/usr/local/sbin", "/opt/bin")
 # /proc/<pid>/comm holds at most 15 characters: systemd-timesyncd shows as systemd-timesyn.
 TIME_DAEMONS = ("chronyd", "systemd-timesyn", "ntpd", "openntpd", "timesyncd")
-
-# RFC 1123 DNS label; Kubernetes node names are lower-case subdomains of such labels.
-_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # adjtimex(2) return values
 _TIME_ERROR = 5
@@ -398,20 +397,8 @@ def kernel_module_available(modules_builtin, modules_dep, name):
 
 def hostname_problems(name):
     # type: (str) -> list
-    """Reasons ``name`` is not a valid Kubernetes node name (RFC 1123 subdomain)."""
-    reasons = []
-    if not name:
-        return ["empty"]
-    if len(name) > 253:
-        reasons.append("longer than 253 characters")
-    if name != name.lower():
-        reasons.append("contains upper-case letters")
-    for label in name.lower().split("."):
-        if not _LABEL_RE.match(label):
-            reasons.append(
-                "label %r is not an RFC 1123 label (a-z, 0-9, '-', 1-63 chars, no leading/trailing '-')" % label
-            )
-    return reasons
+    """Reasons ``name`` is not a valid Kubernetes node name (the shared rule in netrules)."""
+    return netrules.hostname_reasons(name)
 
 
 # ------------------------------------------------------------------ host access
@@ -1082,6 +1069,18 @@ def _check_node_ip(facts, settings, roles, sandbox):
                 found="%s; local addresses: %s" % (node_ip, ", ".join(_usable(local)) or "none"),
                 need="smcp_node_ip on one of the node's interfaces",
                 fix="set smcp_node_ip (host_vars) to one of the local addresses",
+            )
+        ]
+    reasons = netrules.address_reasons(node_ip)
+    if reasons:
+        return [
+            Problem(
+                "node_ip",
+                "node IP is neither an IP address nor a DNS name (%s)" % "; ".join(reasons),
+                found=repr(node_ip),
+                need="an IP address on one of the node's interfaces",
+                fix="set smcp_node_ip (host_vars) to one of the local addresses: %s"
+                % (", ".join(_usable(local)) or "none"),
             )
         ]
     mine = [a for a in resolved if a in local]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.smcp.platform.plugins.module_utils import netrules
 from ansible_collections.smcp.platform.plugins.module_utils.preflight import (
     FAILURE,
     WARNING,
@@ -22,140 +23,35 @@ from ansible_collections.smcp.platform.plugins.module_utils.preflight import (
 
 CLUSTER = "cluster"
 
-# kube-controller-manager --node-cidr-mask-size defaults
-NODE_MASK_V4 = 24
-NODE_MASK_V6 = 64
-# Largest service ranges the API server accepts (20 bits of addresses), smallest useful (16 addresses)
-SERVICE_MIN_PREFIX = {4: 12, 6: 108}
-SERVICE_MAX_PREFIX = {4: 28, 6: 124}
+NODE_MASK_V4 = netrules.NODE_MASK[4]
+NODE_MASK_V6 = netrules.NODE_MASK[6]
+# the inventory variable behind each field of the shared network rules
+_VARS = {"pod_cidr": "smcp_pod_cidr", "service_cidr": "smcp_service_cidr"}
+
+
+def _as_problem(finding):
+    # type: (netrules.Finding) -> Problem
+    """A shared-rule finding as a preflight Problem (check ids pod_cidr, service_cidr, cidr_overlap)."""
+    field = [k for k, v in _VARS.items() if v == finding.field]
+    check = "cidr_overlap" if finding.rule == "overlap" else (field[0] if field else finding.field)
+    return Problem(
+        check, "%s %s" % (finding.field, finding.what), found=str(finding.value), need=finding.need, fix=finding.fix
+    )
 
 
 def parse_cidrs(value, check, var):
     # type: (object, str, str) -> tuple
     """Parse a comma-separated CIDR list (one per IP family). Returns (networks, problems)."""
-    text = ",".join(value) if isinstance(value, (list, tuple)) else str(value or "")
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    problems = []
-    networks = []
-    if not items:
-        problems.append(
-            Problem(
-                check, "%s is empty" % var, found=repr(value), need="a CIDR such as 10.244.0.0/16", fix="set %s" % var
-            )
-        )
-    for item in items:
-        try:
-            net = ipaddress.ip_network(item, strict=True)
-        except ValueError:
-            try:
-                loose = ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                problems.append(
-                    Problem(
-                        check,
-                        "%s is not a valid CIDR" % var,
-                        found=repr(item),
-                        need="address/prefix, e.g. 10.244.0.0/16",
-                        fix="correct %s" % var,
-                    )
-                )
-                continue
-            problems.append(
-                Problem(
-                    check,
-                    "%s has host bits set" % var,
-                    found=item,
-                    need="a network address",
-                    fix="use %s" % loose,
-                )
-            )
-            continue
-        networks.append(net)
-    versions = [net.version for net in networks]
-    if len(versions) != len(set(versions)) or len(networks) > 2:
-        problems.append(
-            Problem(
-                check,
-                "%s lists more than one network of an IP family" % var,
-                found=", ".join(str(n) for n in networks),
-                need="one IPv4 and/or one IPv6 network (dual-stack)",
-                fix="keep one network per family in %s" % var,
-            )
-        )
+    networks, findings = netrules.parse_cidrs(value, var)
+    problems = [_as_problem(f) for f in findings]
+    for problem in problems:
+        problem.check = check
     return networks, problems
-
-
-def _pod_size_problems(pods, kubelet_nodes, node_mask_v4, node_mask_v6):
-    problems = []
-    for net in pods:
-        mask = node_mask_v4 if net.version == 4 else node_mask_v6
-        if net.prefixlen > mask:
-            problems.append(
-                Problem(
-                    "pod_cidr",
-                    "smcp_pod_cidr is smaller than one node's pod range",
-                    found=str(net),
-                    need="a prefix of /%d or shorter (each node gets a /%d)" % (mask, mask),
-                    fix="use a larger network, e.g. 10.244.0.0/16",
-                )
-            )
-            continue
-        capacity = 2 ** (mask - net.prefixlen)
-        if kubelet_nodes > capacity:
-            problems.append(
-                Problem(
-                    "pod_cidr",
-                    "smcp_pod_cidr has room for %d node ranges (/%d each)" % (capacity, mask),
-                    found="%s for %d nodes" % (net, kubelet_nodes),
-                    need="at least %d node ranges" % kubelet_nodes,
-                    fix="use a larger network (shorter prefix)",
-                )
-            )
-    return problems
-
-
-def _service_size_problems(services, pods):
-    problems = []
-    for net in services:
-        low, high = SERVICE_MIN_PREFIX[net.version], SERVICE_MAX_PREFIX[net.version]
-        if not low <= net.prefixlen <= high:
-            problems.append(
-                Problem(
-                    "service_cidr",
-                    "smcp_service_cidr size out of range",
-                    found=str(net),
-                    need="a prefix between /%d and /%d" % (low, high),
-                    fix="use e.g. 10.96.0.0/12" if net.version == 4 else "use e.g. fd00:10:96::/112",
-                )
-            )
-    if pods and services and set(n.version for n in pods) != set(n.version for n in services):
-        problems.append(
-            Problem(
-                "service_cidr",
-                "smcp_service_cidr and smcp_pod_cidr cover different IP families",
-                found="pods %s, services %s" % (", ".join(map(str, pods)), ", ".join(map(str, services))),
-                need="the same families (both IPv4, both IPv6, or both dual-stack)",
-                fix="add or remove the missing family in one of them",
-            )
-        )
-    return problems
 
 
 def _overlap_problems(pods, services, node_networks, node_ips):
     """node_networks: {cidr: [hosts]}, node_ips: {ip: [hosts]}."""
     problems = []
-    for pod in pods:
-        for svc in services:
-            if pod.overlaps(svc):
-                problems.append(
-                    Problem(
-                        "cidr_overlap",
-                        "smcp_pod_cidr overlaps smcp_service_cidr",
-                        found="%s and %s" % (pod, svc),
-                        need="disjoint networks",
-                        fix="change one of them (defaults: 10.244.0.0/16 and 10.96.0.0/12)",
-                    )
-                )
     for var, nets in (("smcp_pod_cidr", pods), ("smcp_service_cidr", services)):
         for net in nets:
             for cidr in sorted(node_networks):
@@ -273,16 +169,18 @@ def cluster_problems(results, groups, settings):
             )
         )
 
-    pods, pod_problems = parse_cidrs(settings.get("pod_cidr"), "pod_cidr", "smcp_pod_cidr")
-    services, svc_problems = parse_cidrs(settings.get("service_cidr"), "service_cidr", "smcp_service_cidr")
     kubelet_nodes = len(set(control_planes) | set(groups.get(workers_group) or ()))
-    pod_problems += _pod_size_problems(
-        pods,
-        kubelet_nodes,
-        int(settings.get("node_mask_v4") or NODE_MASK_V4),
-        int(settings.get("node_mask_v6") or NODE_MASK_V6),
+    findings = netrules.check_networks(
+        settings.get("pod_cidr"),
+        settings.get("service_cidr"),
+        nodes=kubelet_nodes,
+        node_mask_v4=int(settings.get("node_mask_v4") or NODE_MASK_V4),
+        node_mask_v6=int(settings.get("node_mask_v6") or NODE_MASK_V6),
+        pod_field=_VARS["pod_cidr"],
+        service_field=_VARS["service_cidr"],
     )
-    svc_problems += _service_size_problems(services, pods)
+    pods, _ignored = netrules.parse_cidrs(settings.get("pod_cidr"), _VARS["pod_cidr"])
+    services, _ignored = netrules.parse_cidrs(settings.get("service_cidr"), _VARS["service_cidr"])
 
     node_networks = {}
     node_ips = {}
@@ -292,7 +190,8 @@ def cluster_problems(results, groups, settings):
         if res.get("node_ip"):
             node_ips.setdefault(res["node_ip"], []).append(host)
     overlap = _overlap_problems(pods, services, node_networks, node_ips)
-    found.extend((CLUSTER, p) for p in pod_problems + svc_problems + overlap)
+    found.extend((CLUSTER, _as_problem(f)) for f in findings)
+    found.extend((CLUSTER, p) for p in overlap)
     return found
 
 
