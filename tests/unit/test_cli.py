@@ -66,6 +66,8 @@ class FakeApi:
         self.stream_drops = 0  # close the first N streams after 3 events
         self.stream_headers: list[dict[str, str]] = []
         self.no_stream = False
+        self.events = JOB_EVENTS
+        self.host_summary: dict[str, Any] = {"h1": {"ok": 1, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1}}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -76,6 +78,20 @@ class FakeApi:
             return httpx.Response(401, json={"detail": "missing or invalid bearer token"})
         if path == "/api/v1/hosts" and method == "GET":
             return httpx.Response(200, json=self.hosts)
+        if path.startswith("/api/v1/hosts/") and path.endswith("/check") and method == "POST":
+            host_id = path.split("/")[4]
+            job = {
+                "id": "j" * 32,
+                "status": "pending",
+                "operation": "preflight",
+                "cluster_id": None,
+                "host_ids": [host_id],
+            }
+            self.jobs[job["id"]] = job
+            return httpx.Response(202, json=job)
+        if path.startswith("/api/v1/hosts/") and method == "GET":
+            found = [h for h in self.hosts if h["id"] == path.split("/")[4]]
+            return httpx.Response(200, json=found[0]) if found else httpx.Response(404, json={"detail": "no host"})
         if path == "/api/v1/clusters" and method == "GET":
             return httpx.Response(200, json=self.clusters)
         if path == "/api/v1/clusters" and method == "POST":
@@ -96,7 +112,7 @@ class FakeApi:
             return self._stream(request)
         if path.startswith("/api/v1/jobs/") and path.endswith("/events"):
             after = int(request.url.params.get("after") or 0)
-            return httpx.Response(200, json=[e for e in JOB_EVENTS if e["counter"] > after][:4])
+            return httpx.Response(200, json=[e for e in self.events if e["counter"] > after][:4])
         if path.startswith("/api/v1/jobs/") and path.endswith("/cancel"):
             return httpx.Response(409, json={"detail": "job already finished (failed)"})
         if path.startswith("/api/v1/jobs/") and method == "GET":
@@ -108,7 +124,7 @@ class FakeApi:
                 status=self.final_status,
                 rc=0 if self.final_status == "successful" else 2,
                 status_reason=None,
-                host_summary={"h1": {"ok": 1, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 1}},
+                host_summary=self.host_summary,
             )
             return httpx.Response(200, json=job)
         return httpx.Response(404, json={"detail": f"no route {method} {path}"})
@@ -116,11 +132,12 @@ class FakeApi:
     def _stream(self, request: httpx.Request) -> httpx.Response:
         self.stream_headers.append(dict(request.headers))
         after = int(request.headers.get("last-event-id") or request.url.params.get("after") or 0)
-        events = [(e["counter"], e["event"], e) for e in JOB_EVENTS if e["counter"] > after]
+        events = [(e["counter"], e["event"], e) for e in self.events if e["counter"] > after]
         if self.stream_drops:
             self.stream_drops -= 1
             return httpx.Response(200, text=sse(events[:3]), headers={"content-type": "text/event-stream"})
-        body = ": keepalive\n\n" + sse(events) + sse([(10, "end", {"status": self.final_status})])
+        end = max(e["counter"] for e in self.events) + 1
+        body = ": keepalive\n\n" + sse(events) + sse([(end, "end", {"status": self.final_status})])
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
 
 
@@ -474,3 +491,156 @@ def test_cli_operations_are_the_apis() -> None:
     from smcp_api.schemas import OPERATIONS, Operation
 
     assert cli_operations == tuple(OPERATIONS) == typing.get_args(Operation)
+
+
+# ------------------------------------------------------------------------ preflight findings and blame
+PREFLIGHT_REPORT = {
+    "failed": True,
+    "problems": [
+        {"id": "unreachable", "severity": "failure", "what": "no preflight result for this host", "host": "h2"},
+        {"id": "swap", "severity": "warning", "what": "swap is on", "host": "h1"},
+    ],
+}
+UNREACHABLE_EVENTS = [  # the shape of a real preflight run with h2 unreachable (recorded, trimmed)
+    ev(1, "playbook_on_task_start", task="Check the host"),
+    ev(2, "runner_on_unreachable", "h2", "Check the host", role="preflight", res={"msg": "Connection refused"}),
+    ev(3, "runner_on_ok", "h1", "Check the host", role="preflight", res={"preflight": {"failures": []}}),
+    ev(4, "playbook_on_task_start", task="Run the cross-host checks"),
+    ev(
+        5,
+        "runner_on_ok",
+        "h1",
+        "Run the cross-host checks",
+        role="preflight",
+        task_action="ansible.builtin.set_fact",
+        res={"ansible_facts": {"_preflight_report": PREFLIGHT_REPORT}},
+    ),
+    ev(6, "playbook_on_task_start", task="Fail before any change"),
+    ev(
+        7,
+        "runner_on_failed",
+        "h1",
+        "Fail before any change",
+        role="preflight",
+        task_action="ansible.builtin.fail",
+        res={"msg": "preflight failed: 1 failure(s) (on h2)"},
+    ),
+    ev(8, "playbook_on_stats", ok={"h1": 2}, failures={"h1": 1}, dark={"h2": 1}),
+]
+
+
+def test_unreachable_host_does_not_make_the_healthy_one_failed(cfg: Path, fake: FakeApi) -> None:
+    fake.events = UNREACHABLE_EVENTS
+    fake.host_summary = {
+        "h1": {"ok": 2, "changed": 0, "failed": 1, "unreachable": 0, "skipped": 0},
+        "h2": {"ok": 0, "changed": 0, "failed": 0, "unreachable": 1, "skipped": 0},
+    }
+    result = run(fake, "job", "run", "preflight", "--all-hosts", "--wait")
+    assert result.exit_code == common.EXIT_JOB_FAILED
+    last = result.output.rstrip().splitlines()[-1]
+    assert ": failed" in last and "unreachable hosts: h2," in last and "failed hosts" not in last, last
+    assert "FAILED preflight report (run once, on h1): preflight failed" in result.output
+
+
+def test_failed_hosts_follow_the_report_and_real_task_failures() -> None:
+    progress = JobProgress(job_id="j1")
+    report = {"failed": True, "problems": [{"id": "memory", "severity": "failure", "host": "h2"}]}
+    records = [
+        ev(1, "runner_on_ok", "h1", "cross", role="preflight", res={"ansible_facts": {"_preflight_report": report}}),
+        ev(
+            2,
+            "runner_on_failed",
+            "h1",
+            "report",
+            role="preflight",
+            task_action="ansible.builtin.fail",
+            res={"msg": "x"},
+        ),
+        ev(
+            3,
+            "runner_on_failed",
+            "h3",
+            "install",
+            role="host_prep",
+            task_action="ansible.builtin.apt",
+            res={"msg": "y"},
+        ),
+        ev(4, "playbook_on_stats", ok={"h1": 1, "h2": 1}, failures={"h1": 1, "h3": 1}, dark={}),
+    ]
+    for r in records:
+        progress.feed(api.Event(r["counter"], r["event"], r))
+    assert progress.failed_hosts() == ["h2", "h3"]  # named by the report; a task of its own failed
+    assert progress.unreachable_hosts() == []
+
+
+def test_host_check_prints_findings_as_a_table(cfg: Path, fake: FakeApi) -> None:
+    fake.final_status = "successful"
+    fake.hosts[0]["last_preflight"] = {
+        "status": "failed",
+        "at": "2026-12-01T10:00:00",
+        "job_id": "j" * 32,
+        "failures": [
+            {
+                "id": "memory",
+                "severity": "failure",
+                "what": "too little memory for role control_plane",
+                "found": "512 MiB",
+                "need": "at least 1700 MiB",
+                "fix": "give the machine more memory",
+                "msg": "x",
+            }
+        ],
+        "warnings": [
+            {"id": "swap", "severity": "warning", "what": "swap is on", "fix": "none needed: host_prep turns it off"}
+        ],
+    }
+    fake.hosts[1]["last_preflight"] = {
+        "status": "unreachable",
+        "failures": [{"task": "Check the host", "msg": "Connection refused"}],
+        "warnings": [],
+    }
+    result = run(fake, "host", "check", "h1", "h2", "--wait")
+    out = result.output
+    assert "{'" not in out and "'id'" not in out  # no Python dicts
+    lines = [line.split() for line in out.splitlines()]
+    assert ["HOST", "CHECK", "SEVERITY", "PROBLEM", "FIX"] in lines
+    rows = [" ".join(words) for words in lines if words and words[0] in ("h1", "h2") and len(words) > 3]
+    assert rows == [
+        "h1 memory failure too little memory for role control_plane (found 512 MiB, need at least 1700 MiB) "
+        "give the machine more memory",
+        "h1 swap warning swap is on none needed: host_prep turns it off",
+        "h2 Check the host failure Connection refused -",
+    ]
+    one = run(fake, "host", "check", "h1", "--wait", "-o", "json")
+    assert json.loads(one.stdout)["status"] == "successful"
+
+
+def test_host_show_lists_the_last_preflight_as_a_table(cfg: Path, fake: FakeApi) -> None:
+    fake.hosts[0]["last_preflight"] = {
+        "status": "passed",
+        "failures": [],
+        "warnings": [{"id": "swap", "what": "swap is on"}],
+    }
+    out = run(fake, "host", "show", "h1").output
+    assert "{'" not in out and "last preflight: passed" in out
+    assert any(line.split()[:4] == ["h1", "swap", "warning", "swap"] for line in out.splitlines() if line.strip())
+
+
+def test_cluster_file_unquoted_version_says_quote_it(cfg: Path, fake: FakeApi, tmp_path: Path) -> None:
+    f = tmp_path / "cluster.yaml"
+    f.write_text("name: demo\nkubernetes_version: 1.34\nhosts: [h1]\n")
+    result = run(fake, "cluster", "create", "-f", str(f))
+    assert result.exit_code == common.EXIT_USAGE
+    assert f"{f}, line 2: kubernetes_version: 1.34 is read by YAML as a number; quote it" in result.output
+    assert 'e.g. kubernetes_version: "1.34.4" (releases: 1.33.' in result.output
+    assert not [r for r in fake.requests if r.method == "POST"]
+
+
+# ----------------------------------------------------------------------------------------- file modes
+def test_config_dir_loose_mode_is_tightened(tmp_path: Path) -> None:
+    directory = tmp_path / "smcp"
+    directory.mkdir(mode=0o755)
+    os.chmod(directory, 0o755)
+    config.save_file(directory / "config.yaml", {"url": "http://x"})
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / "config.yaml").stat().st_mode) == 0o600

@@ -85,8 +85,11 @@ def wait_for_job(job: dict[str, Any], fmt: str = "table", *, quiet: bool = False
 
 
 def _failed_text(progress: JobProgress) -> str:
-    failed = progress.failed_hosts()
-    return f"failed hosts: {', '.join(failed)}" if failed else "no failed hosts"
+    unreachable = progress.unreachable_hosts()
+    failed = [h for h in progress.failed_hosts() if h not in unreachable]
+    parts = [f"failed hosts: {', '.join(failed)}"] if failed else []
+    parts += [f"unreachable hosts: {', '.join(unreachable)}"] if unreachable else []
+    return ", ".join(parts) or "no failed hosts"
 
 
 def _target_names(c: api.SmcpClient, job: dict[str, Any]) -> list[str]:

@@ -60,6 +60,10 @@ class JobProgress:
     play: str = ""
     failures: list[str] = field(default_factory=list)
     final_status: str | None = None
+    # The preflight role checks each host, then fails once (run_once, on whichever host comes first) when the
+    # combined report has failures: that failure is the report's, not its host's. The report names the hosts.
+    preflight_blamed: set[str] | None = None
+    report_failures: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def row(self, host: str) -> HostRow:
@@ -84,11 +88,18 @@ class JobProgress:
             row.ok += 1
             row.changed += int(_changed(data))
             row.current = ""
+            self._note_preflight_report(data)
         elif name == "runner_on_failed" and host:
             row = self.row(host)
             row.current = ""
             if data.get("ignore_errors"):
                 row.ok += 1
+            elif self._is_preflight_report(data):
+                row.failed += 1
+                self.report_failures[host] = self.report_failures.get(host, 0) + 1
+                msg = f"FAILED preflight report (run once, on {host}): {_failure_message(data)}".rstrip()
+                self.failures.append(msg)
+                lines.append(msg)
             else:
                 row.failed += 1
                 msg = f"FAILED {host}: [{ev.task or self.task}] {_failure_message(data)}".rstrip()
@@ -110,6 +121,22 @@ class JobProgress:
         elif name == "end":
             self.final_status = str(data.get("status") or ev.record.get("status") or "") or None
         return lines
+
+    def _note_preflight_report(self, data: dict[str, Any]) -> None:
+        """Remember the hosts the preflight role's combined report finds failing (the `_preflight_report` fact)."""
+        res = data.get("res")
+        facts = res.get("ansible_facts") if isinstance(res, dict) else None
+        report = facts.get("_preflight_report") if isinstance(facts, dict) else None
+        if not isinstance(report, dict):
+            return
+        problems = [p for p in report.get("problems") or [] if isinstance(p, dict)]
+        blamed = {str(p.get("host")) for p in problems if p.get("severity", "failure") == "failure"}
+        self.preflight_blamed = (self.preflight_blamed or set()) | (blamed - {"cluster", "None"})
+
+    def _is_preflight_report(self, data: dict[str, Any]) -> bool:
+        """The preflight role's run-once `fail` over the combined report (after the report fact was seen)."""
+        action = str(data.get("task_action") or "")
+        return self.preflight_blamed is not None and data.get("role") == "preflight" and action.endswith("fail")
 
     def _apply_stats(self, data: dict[str, Any]) -> None:
         """Ansible's recap is authoritative: ok/changed/failures/dark/skipped per host."""
@@ -139,8 +166,19 @@ class JobProgress:
             row.current = ""
 
     def failed_hosts(self) -> list[str]:
-        """Hosts that ended with a failed or unreachable task (rescued failures do not count)."""
-        return sorted(h for h, row in self.hosts.items() if row.failed or row.unreachable)
+        """Hosts that ended failed or unreachable by Ansible's recap (rescued failures do not count).
+
+        The preflight report's run-once failure counts against the hosts the report names, not the host it ran on.
+        """
+        blamed = self.preflight_blamed or set()
+        return sorted(
+            h
+            for h, row in self.hosts.items()
+            if row.unreachable > 0 or row.failed > self.report_failures.get(h, 0) or h in blamed
+        )
+
+    def unreachable_hosts(self) -> list[str]:
+        return sorted(h for h, row in self.hosts.items() if row.unreachable > 0)
 
     def elapsed(self) -> str:
         secs = int(time.monotonic() - self.started)

@@ -71,7 +71,39 @@ def load_cluster_file(path: Path) -> dict[str, Any]:
         raise ClusterFileError(f"{path}: invalid YAML at {where}: {problem}") from exc
     if not isinstance(data, dict):
         raise ClusterFileError(f"{path}: expected a mapping with name, kubernetes_version and hosts")
+    for key in STRING_FIELDS:
+        value = data.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ClusterFileError(f"{path}, line {_line_of(text, key)}: {_quote_hint(key, value)}")
     return data
+
+
+# Top-level fields of a cluster file that are strings: unquoted, `kubernetes_version: 1.34` is a YAML float.
+STRING_FIELDS = ("name", "kubernetes_version", "cni", "pod_cidr", "service_cidr", "control_plane_endpoint")
+
+
+def _line_of(text: str, key: str) -> str:
+    """The line (1-based) of a top-level key's value, or '?'."""
+    node = yaml.compose(text)
+    for key_node, value_node in getattr(node, "value", []):
+        if getattr(key_node, "value", None) == key:
+            return str(value_node.start_mark.line + 1)
+    return "?"
+
+
+def _quote_hint(key: str, value: float) -> str:
+    hint = f"{key}: {value!r} is read by YAML as a number; quote it"
+    if key != "kubernetes_version":
+        return f'{hint}, e.g. {key}: "{value}"'
+    try:
+        from smcp_api import versions  # the collection's versions table, when this machine has it
+
+        releases = versions.supported_versions()
+    except (ImportError, RuntimeError):  # no collection here (CollectionNotFound): the hint without names
+        return f'{hint} with the patch release, e.g. {key}: "1.35.0" (MAJOR.MINOR.PATCH)'
+    same_minor = [v for v in releases if v.rsplit(".", 1)[0] == str(value)]
+    example = (same_minor or releases)[-1]
+    return f'{hint} with the patch release, e.g. {key}: "{example}" (releases: {", ".join(releases)})'
 
 
 def cluster_body(data: dict[str, Any], hosts: list[dict[str, Any]], source: str = "cluster file") -> dict[str, Any]:
@@ -246,7 +278,17 @@ def host_list(selectors: tuple[str, ...], output: str) -> None:
 @common.output_option
 def host_show(host_ref: str, output: str) -> None:
     """Show a host (with its last preflight result)."""
-    common.emit(common.find_host(host_ref), output)
+    data = common.find_host(host_ref)
+    if output != "table":
+        common.emit(data, output)
+        return
+    pre = data.get("last_preflight") or {}
+    common.emit({k: v for k, v in data.items() if k != "last_preflight"}, output)
+    if pre:
+        click.echo(f"\nlast preflight: {pre.get('status')} at {pre.get('at')} (job {pre.get('job_id')})")
+        findings = preflight_findings(data["name"], pre)
+        if findings:
+            common.emit(findings, "table", FINDING_COLUMNS)
 
 
 @host.command("delete")
@@ -274,6 +316,7 @@ def host_check(host_refs: tuple[str, ...], wait: bool, output: str) -> None:
     from smcp_api.cli.jobs import wait_for_job
 
     worst = common.EXIT_OK
+    findings: list[dict[str, str]] = []
     for target, job in zip(targets, jobs, strict=True):
         if output == "table":
             click.echo(f"preflight of {target['name']}: job {job['id']}")
@@ -281,11 +324,43 @@ def host_check(host_refs: tuple[str, ...], wait: bool, output: str) -> None:
         pre = c.get_host(target["id"]).get("last_preflight") or {}
         if output == "table" and pre:
             click.echo(f"{target['name']}: preflight {pre.get('status')}")
-            for item in pre.get("failures") or []:
-                click.echo(f"  failure: {item}")
-            for item in pre.get("warnings") or []:
-                click.echo(f"  warning: {item}")
+            findings += preflight_findings(target["name"], pre)
+    if output == "table":
+        click.echo("")
+        common.emit(findings, "table", FINDING_COLUMNS)
     raise click.exceptions.Exit(worst)
+
+
+FINDING_COLUMNS: list[common.Column] = [
+    ("HOST", "host"),
+    ("CHECK", "check"),
+    ("SEVERITY", "severity"),
+    ("PROBLEM", "problem"),
+    ("FIX", "fix"),
+]
+
+
+def _finding(host: str, item: Any, severity: str) -> dict[str, str]:
+    """One row of a host's preflight findings: a check's dict, a task failure ({task, msg}) or plain text."""
+    if not isinstance(item, dict):
+        return {"host": host, "check": "-", "severity": severity, "problem": str(item), "fix": "-"}
+    what = str(item.get("what") or item.get("msg") or "-")
+    found, need = item.get("found"), item.get("need")
+    details = ", ".join(part for part in (f"found {found}" if found else "", f"need {need}" if need else "") if part)
+    return {
+        "host": host,
+        "check": str(item.get("id") or item.get("task") or "-"),
+        "severity": str(item.get("severity") or severity),
+        "problem": f"{what} ({details})" if details else what,
+        "fix": str(item.get("fix") or "-"),
+    }
+
+
+def preflight_findings(host: str, preflight: dict[str, Any]) -> list[dict[str, str]]:
+    """A host's last preflight failures and warnings as table rows (failures first)."""
+    return [_finding(host, item, "failure") for item in preflight.get("failures") or []] + [
+        _finding(host, item, "warning") for item in preflight.get("warnings") or []
+    ]
 
 
 # --------------------------------------------------------------------------------------- credential
