@@ -7,9 +7,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator
 
-from smcp_api import versions
+from smcp_api import hostkeys, versions
 from smcp_api.operations import OPERATIONS as OPERATIONS
 
 Role = Literal["etcd", "control_plane", "workers"]
@@ -198,10 +198,31 @@ class HostOut(BaseModel):
     credential_id: str
     roles: list[str]
     vars: dict[str, Any]
-    known_hosts: str | None = None
+    known_hosts: str | None = Field(
+        default=None, description="The pinned host keys (known_hosts lines); null until the first job records them."
+    )
     cluster_id: str | None
     last_preflight: PreflightResult | None
     created_at: datetime
+
+    @computed_field(description="SHA256 fingerprints of the pinned host keys, as `ssh-keygen -l` prints them.")
+    def host_key_fingerprints(self) -> list[str]:
+        return hostkeys.fingerprints(self.known_hosts)
+
+
+class HostKeyAccept(Request):
+    fingerprint: Annotated[str, StringConstraints(max_length=60)] = Field(
+        description="SHA256 fingerprint of the key to pin, e.g. `SHA256:` and 43 base64 characters "
+        "(`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host prints it)."
+    )
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str) -> str:
+        try:
+            return hostkeys.check_fingerprint(value)
+        except hostkeys.HostKeyError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- clusters

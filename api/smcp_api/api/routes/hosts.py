@@ -16,8 +16,10 @@ from smcp_api.api.deps import (
     not_found,
 )
 from smcp_api.api.routes.jobs import job_out, submit
+from smcp_api.hostkey_service import KeyNotOffered, accept_key
+from smcp_api.hostkeys import HostKeyError, ScanError, normalise
 from smcp_api.models import Credential, Host, Job, Lock
-from smcp_api.schemas import FINISHED, HostCreate, HostOut, HostUpdate, JobCreate, JobOut
+from smcp_api.schemas import FINISHED, Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 
@@ -29,6 +31,16 @@ def _credential_exists(session: SessionDep, credential_id: str) -> None:
             f"credential_id: credential '{credential_id}' does not exist; create one (POST /api/v1/credentials) "
             "or use an id from GET /api/v1/credentials",
         )
+
+
+def _pin(known_hosts: str | None, address: str, port: int) -> str | None:
+    """User-given known_hosts, validated and naming the host as ssh looks it up; 422 naming the line otherwise."""
+    if known_hosts is None:
+        return None
+    try:
+        return normalise(known_hosts, address, port)
+    except HostKeyError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"known_hosts: {exc}") from exc
 
 
 def _get(session: SessionDep, host_id: str) -> Host:
@@ -51,7 +63,7 @@ def create_host(body: HostCreate, token: Operator, session: SessionDep, idem: Id
     if idem and (replay := idem.replay(session, token)):
         return replay
     _credential_exists(session, body.credential_id)
-    host = Host(**body.model_dump())
+    host = Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
     with conflict_guard(session, f"a host named '{body.name}'"):
         session.add(host)
         session.flush()
@@ -95,6 +107,12 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, session: SessionDep
     if lock is not None:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"host '{host.name}' is busy with job {lock.job_id}; wait for it or cancel it"
+        )
+    if changes.keys() & {"known_hosts", "address", "ssh_port"}:  # the pin names the host by address and port
+        changes["known_hosts"] = _pin(
+            changes.get("known_hosts", host.known_hosts),
+            changes.get("address", host.address),
+            changes.get("ssh_port", host.ssh_port),
         )
     for field, value in changes.items():
         setattr(host, field, value)
@@ -145,6 +163,31 @@ def check_host(
 ) -> object:
     _get(session, host_id)
     return submit(JobCreate(operation="preflight", host_ids=[host_id]), token, services, session, idem)
+
+
+@router.post(
+    "/{host_id}/host-key",
+    response_model=HostOut,
+    summary="Pin the SSH host key the host offers now",
+    description="Scans the host now (ssh-keyscan) and pins exactly its key(s) with `fingerprint`, replacing the "
+    "old pin: how to accept a host's new key after a job failed with 'host key changed'. 409 naming the offered "
+    "fingerprints when none matches (the pin is kept); 502 when the host refuses or gives no key, 504 when it "
+    "does not answer.",
+    responses={
+        **errors(404, 409, 422),
+        502: {"model": Error, "description": "The host refused the connection or offered no SSH host key."},
+        504: {"model": Error, "description": "The host did not answer in time."},
+    },
+)
+def accept_host_key(host_id: str, body: HostKeyAccept, _: Operator, session: SessionDep) -> Host:
+    host = _get(session, host_id)
+    try:
+        return accept_key(session, host, body.fingerprint)
+    except KeyNotOffered as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ScanError as exc:
+        code = status.HTTP_504_GATEWAY_TIMEOUT if exc.timeout else status.HTTP_502_BAD_GATEWAY
+        raise HTTPException(code, f"host {host.name}: {exc}") from exc
 
 
 __all__ = ["job_out", "router"]
