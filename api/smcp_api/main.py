@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from smcp_api import __version__, versions
 from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
-from smcp_api.bodies import YamlBodyMiddleware
+from smcp_api.bodies import BodyGuardMiddleware
 from smcp_api.collection import CollectionNotFound
 from smcp_api.core.config import Settings, get_settings
 from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
@@ -35,7 +35,8 @@ Management API of **smcp**, the self-managed Kubernetes platform (Ansible collec
 * Operations are **jobs**: `POST /api/v1/jobs` answers 202 with the job id; a worker runs the collection
   playbook through ansible-runner. Follow it with `GET /api/v1/jobs/{id}` or the SSE event stream.
 * Auth: `Authorization: Bearer <token>` everywhere but `/healthz`; roles viewer < operator < admin.
-* Any POST accepts an `Idempotency-Key` header; bodies may be JSON or YAML (`Content-Type: application/yaml`).
+* Any POST accepts an `Idempotency-Key` header; bodies may be JSON or YAML (`Content-Type: application/yaml`,
+  no anchors or aliases), at most 1 MiB and 32 levels deep by default (settings `max_body_bytes`, `max_body_depth`).
 """
 
 
@@ -156,7 +157,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(CollectionNotFound, collection_missing)
-    app.add_middleware(YamlBodyMiddleware)
+    # Token, size, depth and YAML checks before any route reads a body (bodies.py).
+    app.add_middleware(
+        BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, max_body_depth=settings.max_body_depth
+    )
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (tokens, credentials, hosts, clusters, jobs):

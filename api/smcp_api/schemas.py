@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator
 
 from smcp_api import hostkeys, versions
+from smcp_api.bodies import StoredList, StoredMap
 from smcp_api.operations import OPERATIONS as OPERATIONS
 
 Role = Literal["etcd", "control_plane", "workers"]
@@ -184,8 +185,8 @@ class PreflightResult(BaseModel):
     status: Literal["passed", "failed", "unreachable"]
     at: datetime
     job_id: str | None = None
-    failures: list[Any] = Field(default_factory=list)
-    warnings: list[Any] = Field(default_factory=list)
+    failures: StoredList = Field(default_factory=list)
+    warnings: StoredList = Field(default_factory=list)
 
 
 class HostOut(BaseModel):
@@ -197,7 +198,7 @@ class HostOut(BaseModel):
     labels: dict[str, str]
     credential_id: str
     roles: list[str]
-    vars: dict[str, Any]
+    vars: StoredMap
     known_hosts: str | None = Field(
         default=None, description="The pinned host keys (known_hosts lines); null until the first job records them."
     )
@@ -341,7 +342,7 @@ class ClusterOut(BaseModel):
     service_cidr: str
     control_plane_endpoint: str | None
     hosts: list[ClusterHost]
-    options: dict[str, Any]
+    options: StoredMap
     created_at: datetime
 
 
@@ -401,7 +402,7 @@ class JobOut(BaseModel):
     status_reason: str | None
     cluster_id: str | None
     host_ids: list[str]
-    params: dict[str, Any]
+    params: StoredMap
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -418,7 +419,7 @@ class EventOut(BaseModel):
     play: str | None
     created_at: datetime
     stdout: str = Field(default="", description="The lines ansible-playbook printed for this event (redacted).")
-    data: dict[str, Any]
+    data: StoredMap
 
 
 class Health(BaseModel):

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = Field(
         default=None, description="Where the bootstrap admin token is written (0600)."
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest request body in bytes (JSON or YAML); larger ones get 413 before any parsing.",
+    )
+    max_body_depth: int = Field(
+        default=32,
+        ge=4,
+        le=128,
+        description="Deepest nesting of lists and mappings in a request body; deeper ones get 422, never stored.",
+    )
 
     def database_url(self) -> str:
         if self.db_url:
