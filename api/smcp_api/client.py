@@ -284,6 +284,9 @@ class SmcpClient:
     def check_host(self, host_id: str) -> JSON:
         return self._json("POST", f"{API}/hosts/{host_id}/check")
 
+    def accept_host_key(self, host_id: str, fingerprint: str) -> JSON:
+        return self._json("POST", f"{API}/hosts/{host_id}/host-key", json_body={"fingerprint": fingerprint})
+
     # -- clusters ---------------------------------------------------------------------------------
     def list_clusters(self) -> list[JSON]:
         return self._json("GET", f"{API}/clusters")

@@ -283,12 +283,46 @@ def host_show(host_ref: str, output: str) -> None:
         common.emit(data, output)
         return
     pre = data.get("last_preflight") or {}
-    common.emit({k: v for k, v in data.items() if k != "last_preflight"}, output)
+    hidden = ("last_preflight", "known_hosts", "host_key_fingerprints")
+    common.emit({k: v for k, v in data.items() if k not in hidden}, output)
+    _print_host_keys(data)
     if pre:
         click.echo(f"\nlast preflight: {pre.get('status')} at {pre.get('at')} (job {pre.get('job_id')})")
         findings = preflight_findings(data["name"], pre)
         if findings:
             common.emit(findings, "table", FINDING_COLUMNS)
+
+
+def _print_host_keys(data: dict[str, Any]) -> None:
+    fingerprints = data.get("host_key_fingerprints") or []
+    if not fingerprints:
+        click.echo(
+            f"\npinned SSH host keys: none yet (the first job records what {data['address']} offers; "
+            f"to pin one now: smcpctl host accept-key {data['name']} SHA256:...)"
+        )
+        return
+    click.echo("\npinned SSH host keys:")
+    for fp in fingerprints:
+        click.echo(f"  {fp}")
+
+
+@host.command("accept-key")
+@click.argument("host_ref")
+@click.argument("fingerprint")
+@common.output_option
+def host_accept_key(host_ref: str, fingerprint: str, output: str) -> None:
+    """Pin the SSH host key with FINGERPRINT (SHA256:...) that the host offers now, replacing the old pin.
+
+    The API scans the host now; check FINGERPRINT on the host itself first
+    (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). Exit 5 when the host offers no such key.
+    """
+    target = common.find_host(host_ref)
+    data = common.client().accept_host_key(target["id"], fingerprint)
+    if output != "table":
+        common.emit(data, output)
+        return
+    click.echo(f"host {data['name']}: pinned {fingerprint}")
+    _print_host_keys(data)
 
 
 @host.command("delete")

@@ -3,8 +3,13 @@ recorded at first contact only when nothing is pinned."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 from smcp_api import hostkeys
+from smcp_api.cli import common
+from smcp_api.cli.main import cli
 from smcp_api.hostkey_service import record_first_contact
 from smcp_api.models import Host
 
@@ -57,9 +62,10 @@ def test_accept_key_pins_exactly_the_matching_scanned_key(api, sshd, tmp_path):
     r = api.post(url, role="operator", json={"fingerprint": ed})
     assert r.status_code == 200, r.text
     assert r.json()["host_key_fingerprints"] == [ed]
-    assert r.json()["known_hosts"] == f"[127.0.0.1]:{sshd.port} " + " ".join(
-        sshd.host_keys["ed25519"].read_text().split()[:2]
-    ) + "\n"
+    assert (
+        r.json()["known_hosts"]
+        == f"[127.0.0.1]:{sshd.port} " + " ".join(sshd.host_keys["ed25519"].read_text().split()[:2]) + "\n"
+    )
     assert api.get(f"/api/v1/hosts/{host['id']}", role="viewer").json()["host_key_fingerprints"] == [ed]
 
 
@@ -98,3 +104,31 @@ def test_record_first_contact_never_overwrites_a_pin(api, sshd, tmp_path):
     got = api.get(f"/api/v1/hosts/{fresh['id']}").json()["host_key_fingerprints"]
     assert sorted(got) == sorted([sshd.fingerprint("ed25519"), sshd.fingerprint("ecdsa")])
     assert api.get(f"/api/v1/hosts/{pinned['id']}").json()["host_key_fingerprints"] == [keygen_fingerprint(given)]
+
+
+def test_smcpctl_host_show_and_accept_key(api, sshd, tmp_path):
+    """smcpctl against the real app (the TestClient's transport): show the pin, accept a key, refuse a wrong one."""
+    cred = api.credential()
+    api.host("n1", cred["id"], address="127.0.0.1", ssh_port=sshd.port)
+    token = api.admin["Authorization"].removeprefix("Bearer ")
+
+    def smcpctl(*args: str):
+        state = common.State(url="http://testserver", token=token, transport=api.client._transport)
+        return CliRunner().invoke(cli, list(args), obj=state)
+
+    shown = smcpctl("host", "show", "n1")
+    assert shown.exit_code == 0, shown.output
+    assert "pinned SSH host keys: none yet" in shown.output and "smcpctl host accept-key n1 SHA256:" in shown.output
+    ed = sshd.fingerprint("ed25519")
+    wrong = keygen_fingerprint(keygen(tmp_path / "other", "ed25519"))
+    refused = smcpctl("host", "accept-key", "n1", wrong)
+    assert refused.exit_code == 5, refused.output
+    assert f"does not offer a key with fingerprint {wrong}" in refused.output and ed in refused.output
+    accepted = smcpctl("host", "accept-key", "n1", ed)
+    assert accepted.exit_code == 0, accepted.output
+    assert f"host n1: pinned {ed}" in accepted.output
+    shown = smcpctl("host", "show", "n1")
+    assert shown.exit_code == 0 and f"pinned SSH host keys:\n  {ed}\n" in shown.output
+    assert "[127.0.0.1]" not in shown.output  # the raw known_hosts lines stay out of the table
+    as_json = smcpctl("host", "show", "n1", "-o", "json")
+    assert json.loads(as_json.output)["host_key_fingerprints"] == [ed]
