@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator, model_validator
 
-from smcp_api import hostkeys, versions
+from smcp_api import hostkeys, varpolicy, versions
 from smcp_api.bodies import StoredList, StoredMap
 from smcp_api.operations import OPERATIONS as OPERATIONS
 
@@ -36,17 +36,8 @@ Name = Annotated[
     Field(description="Lower-case letters, digits, '.', '-', '_'; starts and ends with a letter or digit."),
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=32), Field(description="Resource id.")]
-VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MANAGED_HOST_VARS = {
-    "ansible_host": "address",
-    "ansible_user": "ssh_user",
-    "ansible_port": "ssh_port",
-    "ansible_ssh_private_key_file": "credential_id",
-    "ansible_private_key_file": "credential_id",
-    "ansible_password": "credential_id",
-    "ansible_ssh_pass": "credential_id",
-    "ansible_become_password": "credential_id",
-}
+VAR_NAME_RE = varpolicy.VAR_NAME_RE
+MANAGED_HOST_VARS = varpolicy.MANAGED_HOST_VARS
 HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -116,11 +107,9 @@ def _check_address(value: str) -> str:
 
 
 def _check_vars(value: dict[str, Any]) -> dict[str, Any]:
-    for key in value:
-        if not VAR_NAME_RE.match(key):
-            raise ValueError(f"variable name '{key}' is not valid; use letters, digits and '_' (not first a digit)")
-        if key in MANAGED_HOST_VARS:
-            raise ValueError(f"'{key}' is set by the API; use the host's '{MANAGED_HOST_VARS[key]}' field instead")
+    """Host vars: names, `ansible_*` and SSH options in values (varpolicy); the routes check role specs."""
+    if problems := varpolicy.static_problems("vars", value, "host"):
+        raise ValueError("; ".join(problems))
     return value
 
 

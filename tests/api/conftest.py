@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +30,9 @@ PLAYBOOKS = {
 - name: Local preflight stand-in
   hosts: all
   gather_facts: false
+  connection: local  # API host vars may not choose the connection (varpolicy)
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - name: Say hello
       ansible.builtin.debug:
@@ -47,6 +49,9 @@ PLAYBOOKS = {
 - name: Slow local stand-in
   hosts: all
   gather_facts: false
+  connection: local  # API host vars may not choose the connection (varpolicy)
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - name: Wait a long time
       ansible.builtin.command: sleep 120
@@ -56,6 +61,9 @@ PLAYBOOKS = {
 - name: Failing local stand-in
   hosts: all
   gather_facts: false
+  connection: local  # API host vars may not choose the connection (varpolicy)
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - name: Fail
       ansible.builtin.fail:
@@ -203,7 +211,6 @@ class Api:
 
     def host(self, name: str, credential_id: str, **fields: Any) -> dict[str, Any]:
         body = {"name": name, "address": "127.0.0.1", "credential_id": credential_id, **fields}
-        body.setdefault("vars", {"ansible_connection": "local", "ansible_python_interpreter": sys.executable})
         r = self.post("/api/v1/hosts", json=body)
         assert r.status_code == 201, r.text
         return r.json()  # type: ignore[no-any-return]

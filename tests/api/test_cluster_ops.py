@@ -35,6 +35,9 @@ RECORDER = """---
 - name: Record what the {name} job ran with
   hosts: all
   gather_facts: false
+  connection: local  # API host vars may not choose the connection (varpolicy)
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
   tasks:
     - name: Write the play hosts, groups, cluster variables and limit
       ansible.builtin.copy:

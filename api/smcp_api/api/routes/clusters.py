@@ -7,6 +7,7 @@ import ipaddress
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select, update
 
+from smcp_api import varpolicy
 from smcp_api.api.deps import (
     IdempotencyDep,
     Operator,
@@ -17,7 +18,6 @@ from smcp_api.api.deps import (
     errors,
     not_found,
 )
-from smcp_api.jobs import argspecs
 from smcp_api.jobs.service import collection_dir
 from smcp_api.models import Cluster, Host, Job
 from smcp_api.schemas import FINISHED, ClusterCreate, ClusterHost, ClusterOut
@@ -60,7 +60,7 @@ def create_cluster(
 ) -> object:
     if idem and (replay := idem.replay(session, token)):
         return replay
-    problems = argspecs.check_vars("options", body.options, collection_dir(services.settings))
+    problems = varpolicy.problems("options", body.options, "cluster", collection_dir(services.settings))
     if problems:
         raise _unprocessable("; ".join(problems))
     nets = {"pod_cidr": ipaddress.ip_network(body.pod_cidr), "service_cidr": ipaddress.ip_network(body.service_cidr)}

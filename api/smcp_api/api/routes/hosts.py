@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select
 
+from smcp_api import varpolicy
 from smcp_api.api.deps import (
     IdempotencyDep,
     Operator,
@@ -18,6 +21,7 @@ from smcp_api.api.deps import (
 from smcp_api.api.routes.jobs import job_out, submit
 from smcp_api.hostkey_service import KeyNotOffered, accept_key
 from smcp_api.hostkeys import HostKeyError, ScanError, normalise
+from smcp_api.jobs.service import collection_dir
 from smcp_api.models import Credential, Host, Job, Lock
 from smcp_api.schemas import FINISHED, Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
 
@@ -43,6 +47,12 @@ def _pin(known_hosts: str | None, address: str, port: int) -> str | None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"known_hosts: {exc}") from exc
 
 
+def _check_vars(services: ServicesDep, values: dict[str, Any]) -> None:
+    """The variable policy (smcp_api.varpolicy) against the roles' argument specs, before anything is stored."""
+    if problems := varpolicy.problems("vars", values, "host", collection_dir(services.settings)):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
+
+
 def _get(session: SessionDep, host_id: str) -> Host:
     host = session.get(Host, host_id)
     if host is None:
@@ -55,13 +65,17 @@ def _get(session: SessionDep, host_id: str) -> Host:
     status_code=201,
     response_model=HostOut,
     summary="Register a host",
-    description="`vars` become host variables of the generated inventory (e.g. `smcp_sandbox`, "
-    "`ansible_ssh_common_args`); connection variables come from the host's own fields.",
+    description="`vars` become host variables of the generated inventory: options of the smcp.platform roles "
+    "(e.g. `smcp_sandbox`, `smcp_node_ip`) and `ansible_python_interpreter`; connection variables come from the "
+    "host's own fields, anything else is a 422 naming the variable (docs/variables.md).",
     responses=errors(409, 422),
 )
-def create_host(body: HostCreate, token: Operator, session: SessionDep, idem: IdempotencyDep) -> object:
+def create_host(
+    body: HostCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
+) -> object:
     if idem and (replay := idem.replay(session, token)):
         return replay
+    _check_vars(services, body.vars)
     _credential_exists(session, body.credential_id)
     host = Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
     with conflict_guard(session, f"a host named '{body.name}'"):
@@ -95,12 +109,14 @@ def get_host(host_id: str, _: Viewer, session: SessionDep) -> Host:
     description="Only the fields sent change. 409 while a mutating job holds the host.",
     responses=errors(404, 409, 422),
 )
-def update_host(host_id: str, body: HostUpdate, _: Operator, session: SessionDep) -> Host:
+def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesDep, session: SessionDep) -> Host:
     host = _get(session, host_id)
     changes = body.model_dump(exclude_unset=True)
     for field in ("address", "ssh_user", "ssh_port", "labels", "credential_id", "roles", "vars"):
         if field in changes and changes[field] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: null is not allowed; omit the field")
+    if "vars" in changes:
+        _check_vars(services, changes["vars"])
     if "credential_id" in changes:
         _credential_exists(session, changes["credential_id"])
     lock = session.scalar(select(Lock).where(Lock.key == f"host:{host.id}"))
