@@ -262,6 +262,11 @@ def register_sandbox(c: api.SmcpClient, info: dict[str, Any]) -> list[dict[str, 
             result.append(c.create_host(body))
             continue
         changes = {k: v for k, v in body.items() if k != "name" and current.get(k) != v}
+        if "known_hosts" in changes:  # the API stores the lines normalised: compare the keys
+            from smcp_api.hostkeys import fingerprints
+
+            if fingerprints(changes["known_hosts"]) == current.get("host_key_fingerprints"):
+                del changes["known_hosts"]
         result.append(c.update_host(current["id"], changes) if changes else current)
     # Hosts of this sandbox that no longer exist (it was re-created smaller): drop their records.
     current_names = {h["name"] for h in info["hosts"]}

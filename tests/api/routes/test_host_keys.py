@@ -132,3 +132,38 @@ def test_smcpctl_host_show_and_accept_key(api, sshd, tmp_path):
     assert "[127.0.0.1]" not in shown.output  # the raw known_hosts lines stay out of the table
     as_json = smcpctl("host", "show", "n1", "-o", "json")
     assert json.loads(as_json.output)["host_key_fingerprints"] == [ed]
+
+
+def test_sandbox_registration_again_sends_no_pin_change(api, tmp_path):
+    """`smcpctl up --sandbox` re-registers hosts: the stored (normalised) pin is the same keys, so nothing is
+    patched, also while a job holds the host (a PATCH would be a 409)."""
+    from smcp_api import client as api_client
+    from smcp_api.cli import local
+    from smcp_api.models import Job, Lock
+
+    from tests.api.conftest import new_private_key
+
+    (tmp_path / "key").write_text(new_private_key())
+    known = tmp_path / "known_hosts"
+    known.write_text("sb-1,10.9.0.2 " + keygen(tmp_path / "hk", "ed25519").read_text())
+    info = {
+        "name": "sb",
+        "user": "smcp",
+        "port": 22,
+        "key": str(tmp_path / "key"),
+        "known_hosts": str(known),
+        "groups": {"workers": ["sb-1"]},
+        "hosts": [{"name": "sb-1", "ip": "10.9.0.2"}],
+    }
+    token = api.admin["Authorization"].removeprefix("Bearer ")
+    client = api_client.SmcpClient("http://testserver", token, transport=api.client._transport)
+    (first,) = local.register_sandbox(client, info)
+    assert first["host_key_fingerprints"] == [keygen_fingerprint(tmp_path / "hk.pub")]
+    with api.services.sessions() as session:
+        job = Job(operation="prepare_hosts", host_ids=[first["id"]], status="running")
+        session.add(job)
+        session.flush()
+        session.add(Lock(key=f"host:{first['id']}", job_id=job.id))
+        session.commit()
+    (again,) = local.register_sandbox(client, info)
+    assert again["known_hosts"] == first["known_hosts"]
