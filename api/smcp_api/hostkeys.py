@@ -40,7 +40,11 @@ _HOW_TO_GET = "get the host's own lines with `ssh-keyscan -p PORT ADDRESS` (or /
 
 
 class HostKeyError(ValueError):
-    """known_hosts text, an address or a fingerprint that cannot be used; the message names the value and the fix."""
+    """known_hosts text, an address or a fingerprint that cannot be used; the message names the value and the fix.
+
+    Messages about known_hosts text start with what is wrong ("line 3: ...", "holds no key"): callers prefix the
+    field ("known_hosts: ").
+    """
 
 
 class ScanError(Exception):
@@ -96,7 +100,7 @@ def parse_key(key_type: str, data: str) -> HostKey:
     except (binascii.Error, ValueError) as exc:
         raise HostKeyError(f"the {key_type} key is not valid base64 ({exc})") from exc
     if len(blob) < 4 or blob[4 : 4 + int.from_bytes(blob[:4], "big")] != key_type.encode():
-        raise HostKeyError(f"the key data does not hold a {key_type} key (its blob names another type)")
+        raise HostKeyError(f"the key data is not a {key_type} key (cut short, or a key of another type)")
     try:
         load_ssh_public_key(f"{key_type} {data}".encode())
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -112,13 +116,13 @@ def parse(known_hosts: str) -> list[HostKey]:
     control characters, more than MAX_KEYS keys or MAX_KNOWN_HOSTS_CHARS characters.
     """
     if len(known_hosts) > MAX_KNOWN_HOSTS_CHARS:
-        raise HostKeyError(f"known_hosts has {len(known_hosts)} characters, more than {MAX_KNOWN_HOSTS_CHARS}")
+        raise HostKeyError(f"has {len(known_hosts)} characters, more than {MAX_KNOWN_HOSTS_CHARS}")
     keys: list[HostKey] = []
     for number, raw in enumerate(known_hosts.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        where = f"known_hosts line {number}"
+        where = f"line {number}"
         if not line.isprintable():
             raise HostKeyError(f"{where} holds control characters; give plain known_hosts lines")
         fields = line.split()
@@ -138,7 +142,7 @@ def parse(known_hosts: str) -> list[HostKey]:
         if key not in keys:
             keys.append(key)
         if len(keys) > MAX_KEYS:
-            raise HostKeyError(f"known_hosts holds more than {MAX_KEYS} keys; pin only this host's keys")
+            raise HostKeyError(f"holds more than {MAX_KEYS} keys; pin only this host's keys")
     return keys
 
 
@@ -146,7 +150,7 @@ def normalise(known_hosts: str, address: str, port: int) -> str:
     """Validated known_hosts for one host: each key once, named as ssh will look the host up (idempotent)."""
     keys = parse(known_hosts)
     if not keys:
-        raise HostKeyError(f"known_hosts holds no key; {_HOW_TO_GET}, or send null to pin at the first job")
+        raise HostKeyError(f"holds no key; {_HOW_TO_GET}, or send null to pin at the first job")
     pattern = host_pattern(address, port)
     return "".join(key.line(pattern) + "\n" for key in keys)
 

@@ -67,7 +67,7 @@ def _garbage(pubkeys: dict[str, Path]) -> list[tuple[str, str]]:
         (f"@revoked * {ed_type} {ed}", "marker '@revoked' is not accepted"),
         (f"h ssh-dss {ed}", "key type 'ssh-dss' is not an SSH host key type"),
         (f'h {ed_type} {ed[:-4]}"x"', "not valid base64"),
-        (f"h {ed_type} {rsa}", "does not hold a ssh-ed25519 key"),
+        (f"h {ed_type} {rsa}", "is not a ssh-ed25519 key"),
         (f"h {ed_type} {short}", "not a valid public key"),
         (f"# ok\nh {ed_type} {ed}\nh {ed_type} {ed}\x07", "line 3 holds control characters"),
         (f"h {ed_type} {ed}\n" * 3 + "x" * hostkeys.MAX_KNOWN_HOSTS_CHARS, "more than 65536"),

@@ -12,9 +12,8 @@ from smcp_api.models import Job
 def test_inventory_from_the_store(api, tmp_path):
     cred = api.credential()
     sandbox_vars = {"smcp_sandbox": True}  # ansible_* connection variables are refused (varpolicy)
-    a = api.host(
-        "a", cred["id"], address="192.0.2.1", ssh_port=2200, vars=sandbox_vars, known_hosts="a ssh-ed25519 AAAA"
-    )
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    a = api.host("a", cred["id"], address="192.0.2.1", ssh_port=2200, vars=sandbox_vars, known_hosts=f"a {host_key}")
     b = api.host("b", cred["id"], address="192.0.2.2", vars={})
     cluster = api.cluster("inv", [a["id"], b["id"]], pod_cidr="10.50.0.0/16", options={"smcp_sandbox": True})
     with api.services.sessions() as s:
@@ -32,7 +31,7 @@ def test_inventory_from_the_store(api, tmp_path):
     assert ha["smcp_sandbox"] is True
     assert ha["ansible_ssh_common_args"].startswith("-o UserKnownHostsFile=")
     assert ha["ansible_ssh_common_args"].endswith("-o StrictHostKeyChecking=yes")
-    assert (tmp_path / "known_hosts" / "a").read_text() == "a ssh-ed25519 AAAA\n"
+    assert (tmp_path / "known_hosts" / "a").read_text() == f"[192.0.2.1]:2200 {host_key}\n"  # as ssh looks it up
     assert "ansible_ssh_common_args" not in top["hosts"]["b"]
     key = tmp_path / "keys" / cred["id"]
     assert ha["ansible_ssh_private_key_file"] == str(key)
