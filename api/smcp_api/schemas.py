@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_f
 
 from smcp_api import hostkeys, varpolicy, versions
 from smcp_api.bodies import StoredList, StoredMap
+from smcp_api.netrules import address as _rule_address
+from smcp_api.netrules import cluster_networks, network
+from smcp_api.netrules import hostname as _rule_hostname
 from smcp_api.operations import OPERATIONS as OPERATIONS
 
 Role = Literal["etcd", "control_plane", "workers"]
@@ -38,9 +40,6 @@ Name = Annotated[
 Id = Annotated[str, StringConstraints(min_length=1, max_length=32), Field(description="Resource id.")]
 VAR_NAME_RE = varpolicy.VAR_NAME_RE
 MANAGED_HOST_VARS = varpolicy.MANAGED_HOST_VARS
-HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
 
 
 class Request(BaseModel):
@@ -96,14 +95,13 @@ class CredentialOut(BaseModel):
 
 # ---------------------------------------------------------------- hosts
 def _check_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-        return value
-    except ValueError:
-        pass
-    if not HOSTNAME_RE.match(value):
-        raise ValueError(f"'{value}' is neither an IP address nor a DNS name; use e.g. 192.0.2.10 or node1.example.org")
-    return value
+    """An IP literal of one machine or a DNS name: the collection's rule (plugins/module_utils/netrules.py)."""
+    return _rule_address(value)
+
+
+def _check_hostname(value: str) -> str:
+    """A lower-case RFC 1123 name the playbooks can make the node name (plugins/module_utils/netrules.py)."""
+    return _rule_hostname(value)
 
 
 def _check_vars(value: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +123,13 @@ Labels = dict[
 
 
 class HostCreate(Request):
-    name: Name = Field(description="Inventory hostname.")
-    address: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(description="IP or DNS name.")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="Inventory hostname and Kubernetes node name: lower-case RFC 1123 (a-z, 0-9, '-', '.'), "
+        "at most 64 characters."
+    )
+    address: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="IP address or DNS name; unique together with ssh_port."
+    )
     ssh_user: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$")] = "smcp"
     ssh_port: int = Field(default=22, ge=1, le=65535)
     labels: Labels = Field(default_factory=dict)
@@ -137,6 +140,7 @@ class HostCreate(Request):
         default=None, description="known_hosts lines for this host; when set, host keys are checked against them."
     )
 
+    _name = field_validator("name")(_check_hostname)
     _address = field_validator("address")(_check_address)
     _vars = field_validator("vars")(_check_vars)
     _roles = field_validator("roles")(_unique_roles)
@@ -216,17 +220,6 @@ class HostKeyAccept(Request):
 
 
 # ---------------------------------------------------------------- clusters
-def _network(field: str, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        try:
-            net = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ValueError(f"{field} '{value}' is not a CIDR; write it like 10.244.0.0/16") from exc
-        raise ValueError(f"{field} '{value}' has host bits set; use the network address {net}") from exc
-
-
 class ClusterHost(Request):
     host_id: Id
     roles: list[Role] = Field(min_length=1, description="Subset of etcd, control_plane, workers.")
@@ -286,7 +279,7 @@ class ClusterCreate(Request):
     @field_validator("pod_cidr", "service_cidr")
     @classmethod
     def _cidr(cls, value: str, info: Any) -> str:
-        return str(_network(info.field_name, value))
+        return network(info.field_name, value)
 
     @field_validator("control_plane_endpoint")
     @classmethod
@@ -302,12 +295,7 @@ class ClusterCreate(Request):
 
     @model_validator(mode="after")
     def _consistent(self) -> ClusterCreate:
-        pod, svc = ipaddress.ip_network(self.pod_cidr), ipaddress.ip_network(self.service_cidr)
-        if pod.version == svc.version and pod.overlaps(svc):  # type: ignore[arg-type]
-            raise ValueError(
-                f"pod_cidr {pod} overlaps service_cidr {svc}; "
-                "choose disjoint networks (e.g. 10.244.0.0/16 and 10.96.0.0/12)"
-            )
+        cluster_networks(self.pod_cidr, self.service_cidr, len(self.hosts), self.options)
         ids = [h.host_id for h in self.hosts]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -210,7 +210,10 @@ class Api:
         return r.json()  # type: ignore[no-any-return]
 
     def host(self, name: str, credential_id: str, **fields: Any) -> dict[str, Any]:
-        body = {"name": name, "address": "127.0.0.1", "credential_id": credential_id, **fields}
+        # Each host its own address (the API refuses a second host at the same address and SSH port).
+        self.hosts_made = getattr(self, "hosts_made", 0) + 1
+        address = f"127.0.{self.hosts_made // 250}.{self.hosts_made % 250 + 1}"
+        body = {"name": name, "address": address, "credential_id": credential_id, **fields}
         r = self.post("/api/v1/hosts", json=body)
         assert r.status_code == 201, r.text
         return r.json()  # type: ignore[no-any-return]

@@ -90,7 +90,7 @@ def test_hosts_clusters_and_conflicts(env: Env, tmp_path: Path) -> None:
     assert cred["fingerprint"].startswith("SHA256:") and "private_key" not in cred
     for name, role in (("e2e-1", "control_plane"), ("e2e-2", "workers")):
         added = env.run(
-            "host", "add", name, "--address", "127.0.0.1", "--port", "1", "--credential", "e2e-key",
+            "host", "add", name, "--address", f"127.0.0.{name[-1]}", "--port", "1", "--credential", "e2e-key",
             "--role", role, *(["--role", "etcd"] if role == "control_plane" else []), "--label", "suite=e2e",
         )  # fmt: skip
         assert added.exit_code == 0, added.output
@@ -131,7 +131,7 @@ def test_job_wait_shows_failures_and_exit_codes(env: Env, tmp_path: Path) -> Non
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     assert env.run("credential", "add", "--name", "e2e-dead", "--key-file", str(key)).exit_code == 0
     added = env.run(
-        "host", "add", "dead-1", "--address", "127.0.0.1", "--port", "1",
+        "host", "add", "dead-1", "--address", "127.0.0.3", "--port", "1",
         "--credential", "e2e-dead", "--role", "workers",
     )  # fmt: skip
     assert added.exit_code == 0, added.output

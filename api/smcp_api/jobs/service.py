@@ -113,6 +113,10 @@ def check_credentials(session: Session, vault: Vault, hosts: list[Host]) -> None
             ) from exc
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def check_upgrade(cluster: Cluster, hosts: list[Host], extra_vars: dict[str, Any]) -> dict[str, Any]:
     """The upgrade plan from the cluster's recorded version to extra_vars.smcp_kubernetes_version; 422 if refused."""
     field = "params.extra_vars.smcp_kubernetes_version"
@@ -123,6 +127,12 @@ def check_upgrade(cluster: Cluster, hosts: list[Host], extra_vars: dict[str, Any
         target = versions.exact(target)
     except ValueError as exc:
         raise unprocessable(f"{field}: {exc}") from None
+    if target == cluster.kubernetes_version:
+        newer = [v for v in versions.supported_versions() if _release(v) > _release(target)]
+        raise unprocessable(
+            f"{field}: cluster '{cluster.name}' already runs Kubernetes {target}; there is nothing to do; "
+            + (f"choose a newer release: {', '.join(newer)}" if newer else "it is the newest release in the table")
+        )
     up = collection.module_utils("upgrade_plan")
     members = [h for h in hosts if h.cluster_id == cluster.id]
     cps = {h.name: cluster.kubernetes_version for h in members if "control_plane" in (h.cluster_roles or [])}

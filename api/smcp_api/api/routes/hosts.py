@@ -23,6 +23,7 @@ from smcp_api.hostkey_service import KeyNotOffered, accept_key
 from smcp_api.hostkeys import HostKeyError, ScanError, normalise
 from smcp_api.jobs.service import collection_dir
 from smcp_api.models import Credential, Host, Job, Lock
+from smcp_api.netrules import address_key
 from smcp_api.schemas import FINISHED, Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
@@ -60,6 +61,19 @@ def _get(session: SessionDep, host_id: str) -> Host:
     return host
 
 
+def _address_free(session: SessionDep, address: str, port: int, host_id: str | None = None) -> None:
+    """409 naming the other host when another host has this address (IP or DNS name) and SSH port."""
+    key = address_key(address)
+    for other in session.scalars(select(Host).where(Host.ssh_port == port, Host.id != (host_id or ""))):
+        if address_key(other.address) == key:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"address: {address} (SSH port {port}) is already host '{other.name}' ({other.id}); give each host "
+                f"its own address (or its own ssh_port, behind one NAT or tunnel), or change or delete host "
+                f"'{other.name}' first",
+            )
+
+
 @router.post(
     "",
     status_code=201,
@@ -77,6 +91,7 @@ def create_host(
         return replay
     _check_vars(services, body.vars)
     _credential_exists(session, body.credential_id)
+    _address_free(session, body.address, body.ssh_port)
     host = Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
     with conflict_guard(session, f"a host named '{body.name}'"):
         session.add(host)
@@ -119,6 +134,8 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
         _check_vars(services, changes["vars"])
     if "credential_id" in changes:
         _credential_exists(session, changes["credential_id"])
+    if "address" in changes or "ssh_port" in changes:
+        _address_free(session, changes.get("address", host.address), changes.get("ssh_port", host.ssh_port), host.id)
     lock = session.scalar(select(Lock).where(Lock.key == f"host:{host.id}"))
     if lock is not None:
         raise HTTPException(
