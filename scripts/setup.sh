@@ -12,9 +12,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 log() { printf '==> %s\n' "$*"; }
 
 # Debian packages: sandbox hosts (podman stack, debootstrap, apt cache, egress guard),
-# and the real services the tests run (PostgreSQL, etcd client).
+# and the real services the tests run (PostgreSQL, etcd client, sshd: the host-key tests start their own
+# on a free port of 127.0.0.1 with their own config and keys).
 DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
-          openssh-client rsync make git postgresql etcd-client)
+          openssh-client openssh-server rsync make git postgresql etcd-client)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
