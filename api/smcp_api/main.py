@@ -96,6 +96,8 @@ def _field_fix(error: dict[str, Any]) -> str:
     msg = msg.removeprefix("Value error, ")
     if not loc and kind == "value_error":  # a model-level rule: its message names the fields it is about
         return msg
+    if not loc:  # the body as a whole (e.g. a list where an object belongs)
+        return f"body: {msg}"
     # validators often name their field themselves ("pod_cidr '10.0.0.0/33' is not a CIDR"): name it once
     name = loc[-1]
     if msg.startswith(name) and msg[len(name) : len(name) + 1] in (" ", ":", ".", "'", ""):
