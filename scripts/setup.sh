@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PY=${PYTHON:-python3.11}
+# Debian's own Python by default: jobs run as unprivileged job users, who must be able to execute the
+# venv's interpreter (a Python under /root, e.g. pyenv's, is out of their reach).
+PY=${PYTHON:-/usr/bin/python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 log() { printf '==> %s\n' "$*"; }
@@ -15,7 +17,7 @@ log() { printf '==> %s\n' "$*"; }
 # and the real services the tests run (PostgreSQL, etcd client, sshd: the host-key tests start their own
 # on a free port of 127.0.0.1 with their own config and keys).
 DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
-          openssh-client openssh-server rsync make git postgresql etcd-client)
+          openssh-client openssh-server rsync make git postgresql etcd-client python3-venv)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,6 +38,11 @@ fi
 
 # Python venv with pinned dependencies; reinstall only when pins or the project changed.
 stamp_src=$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+base=$(dirname "$(readlink -f "$(command -v "$PY")")")
+if [[ -f .venv/pyvenv.cfg ]] && ! grep -qx "home = $base" .venv/pyvenv.cfg; then
+  log "recreating .venv on $PY (it was built on another interpreter)"
+  rm -rf .venv
+fi
 if [[ ! -x .venv/bin/python ]]; then
   log "creating .venv"
   "$PY" -m venv .venv

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +24,9 @@ from smcp_api.main import create_app
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HAVE_PG = bool(os.environ.get("SMCP_TEST_PG_URL")) or (PG_BIN / "initdb").exists()
+# Job users of this test session only: a test never ends a job of a running service (the demo's smcp-job
+# users) or of another test session running at the same time (start-up recovery ends its users' processes).
+TEST_JOB_USERS = f"smcpt{os.getpid() % 100000}-j"
 BACKENDS = ["sqlite", *([pytest.param("postgres", marks=pytest.mark.postgres)] if HAVE_PG else [])]
 
 PLAYBOOKS = {
@@ -41,7 +46,7 @@ PLAYBOOKS = {
       ansible.builtin.debug:
         msg: "the secret is s3cr3t-value"
       no_log: true
-    - name: Print the private key file (must be redacted in the store)
+    - name: Print the key file the inventory names (the public half, the job's ssh-agent holds the key)
       ansible.builtin.command: cat {{ ansible_ssh_private_key_file }}
       changed_when: false
 """,
@@ -72,10 +77,36 @@ PLAYBOOKS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_job_users() -> Iterator[None]:
+    yield
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(TEST_JOB_USERS) and entry.pw_name[len(TEST_JOB_USERS) :].isdigit():
+            subprocess.run(["userdel", entry.pw_name], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="session")
-def fake_collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_tmp() -> Iterator[Path]:
+    """A short directory job users can reach (pytest's own temp dirs are 0700): job dirs, the fake collection."""
+    path = Path(tempfile.mkdtemp(prefix="smcpt-", dir="/tmp"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _reachable_dir(parent: Path) -> Path:
+    path = Path(tempfile.mkdtemp(dir=parent))
+    path.chmod(0o711)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_collections(shared_tmp: Path) -> Path:
     """A collections path whose smcp.platform has local playbooks and the real roles' argument specs."""
-    root = tmp_path_factory.mktemp("collections")
+    root = shared_tmp / "collections"
+    root.mkdir(mode=0o755)
     coll = root / "ansible_collections" / "smcp" / "platform"
     (coll / "playbooks").mkdir(parents=True)
     for name, text in PLAYBOOKS.items():
@@ -161,13 +192,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, fake_collections: Path) -> Settings:
+def settings(db_url: str, tmp_path: Path, fake_collections: Path, shared_tmp: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         db_url=db_url,
         collections_path=fake_collections,
         ansible_config=REPO / "ansible.cfg",
-        jobs_tmp_dir=tmp_path / "jobs",
+        jobs_dir=_reachable_dir(shared_tmp) / "jobs",
+        job_user_prefix=TEST_JOB_USERS,
+        host_key_scan_timeout=1.0,
         poll_interval=0.1,
         sse_poll_interval=0.05,
         workers=2,

@@ -42,8 +42,21 @@ class Settings(BaseSettings):
     ansible_config: Path | None = Field(
         default=None, description="ANSIBLE_CONFIG for jobs (default: the repo's ansible.cfg)."
     )
-    jobs_tmp_dir: Path | None = Field(
-        default=None, description="Parent of the per-job private data dirs (default: TMPDIR)."
+    jobs_dir: Path = Field(
+        default=Path("/var/lib/smcp/jobs"),
+        description="Parent of the per-job private directories (0711; each job's own is 0700 and its job user's). "
+        "Every directory above it must be searchable by other users.",
+    )
+    host_key_scan_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a job waits for a host without a pinned key to offer its keys (first contact).",
+    )
+    job_user_prefix: str = Field(
+        default="smcp-job",
+        pattern=r"^[a-z_][a-z0-9_-]{0,20}$",
+        description="Jobs run as the system users PREFIX1..PREFIXn (n = workers), created when missing as root.",
     )
     poll_interval: float = Field(
         default=0.5,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shlex
 import shutil
-import signal
-import tempfile
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 import ansible_runner
 from sqlalchemy import delete, insert, select, update
 
+from smcp_api import hostkey_service, hostkeys
 from smcp_api.db import session_scope
-from smcp_api.jobs import inventory, sanitize
+from smcp_api.fsmodes import private_dir
+from smcp_api.jobs import inventory, isolation, sanitize
 from smcp_api.jobs.service import collection_dir, playbook_for, record_outcome
 from smcp_api.models import Host, Job, JobEvent, Lock, utcnow
+from smcp_api.security import write_private_file
 
 if TYPE_CHECKING:
     from smcp_api.services import Services
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TASK_EVENTS = frozenset({"playbook_on_task_start"})
 RUNNER_WAKE_SECONDS = 0.2
+INTERRUPTED = "interrupted: the API service stopped while the job ran (events up to then are kept)"
 
 
 def _created(event: dict[str, Any]) -> datetime:
@@ -138,41 +144,18 @@ class CancelCheck:
         return self.flag.is_set()
 
 
-def job_processes(job_id: str) -> list[int]:
-    """Processes that carry the job's SMCP_JOB_ID in their environment (ansible-playbook and every descendant)."""
-    marker = f"SMCP_JOB_ID={job_id}".encode() + b"\0"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def kill_leftovers(job_id: str) -> int:
-    """SIGKILL what a canceled run left behind: ansible's workers run in their own process groups, so
-    ansible-runner's killpg of the playbook's group does not reach them."""
-    pids = job_processes(job_id)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            continue
-    return len(pids)
-
-
 def _envvars(services: Services, private_dir: Path, job_id: str) -> dict[str, str]:
+    """Ansible's settings for the job; the launcher keeps these and drops the rest of the service's environment."""
     settings = services.settings
     env = {
         "SMCP_JOB_ID": job_id,
         "ANSIBLE_COLLECTIONS_PATH": str(settings.resolved_collections_path()),
+        "ANSIBLE_HOME": str(private_dir / ".ansible"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private_dir / "cp"),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(private_dir / "facts"),
         "ANSIBLE_LOCAL_TEMP": str(private_dir / "tmp"),
     }
@@ -180,6 +163,86 @@ def _envvars(services: Services, private_dir: Path, job_id: str) -> dict[str, st
     if cfg:
         env["ANSIBLE_CONFIG"] = str(cfg)
     return env
+
+
+def _launch_spec(private_dir: Path, user: isolation.JobUser, fifos: list[Path]) -> dict[str, Any]:
+    return {
+        "uid": user.uid,
+        "gid": user.gid,
+        "home": str(private_dir),
+        "agent_socket": str(private_dir / "agent.sock"),
+        "key_fifos": [str(f) for f in fifos],
+        "env": {
+            "HOME": str(private_dir),
+            "TMPDIR": str(private_dir / "tmp"),
+            "USER": user.name,
+            "LOGNAME": user.name,
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        },
+    }
+
+
+def _first_contact(services: Services, hosts: dict[str, tuple[str, str, int]], files: inventory.JobFiles) -> None:
+    """Hosts without a pinned key: scan them now, pin what they offer (trust on first use), note failures."""
+    todo = {hid: spec for hid, spec in hosts.items() if spec[0] not in files.pinned}
+    if not todo:
+        return
+
+    def scan(item: tuple[str, tuple[str, str, int]]) -> tuple[str, list[str] | str]:
+        host_id, (_, address, port) = item
+        try:
+            return host_id, hostkeys.scan(address, port, timeout=services.settings.host_key_scan_timeout)
+        except (hostkeys.ScanError, hostkeys.HostKeyError) as exc:
+            return host_id, str(exc)
+
+    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+        results = list(pool.map(scan, todo.items()))
+    for host_id, found in results:
+        name = todo[host_id][0]
+        if isinstance(found, str):
+            log.warning("job: first contact with %s failed: %s", name, found)
+            continue
+        with services.sessions() as session:
+            hostkey_service.record_first_contact(session, host_id, found)
+            pinned = session.scalar(select(Host.known_hosts).where(Host.id == host_id))
+        if pinned:
+            files.pinned[name] = pinned
+
+
+def _key_changes(
+    services: Services, files: inventory.JobFiles, sink: EventSink, hosts: dict[str, tuple[str, str, int]]
+) -> list[str]:
+    """Unreachable hosts whose offered key is not the pinned one: name both fingerprints and the fix."""
+    messages = []
+    for _, (name, address, port) in hosts.items():
+        said = " ".join(str(f.get("msg") or "") for f in sink.failures.get(name, []))
+        if "Host key verification failed" not in said and "IDENTIFICATION HAS CHANGED" not in said:
+            continue
+        try:
+            scanned = hostkeys.scan(address, port, timeout=services.settings.host_key_scan_timeout)
+            offered = hostkeys.fingerprints("\n".join(scanned))
+        except (hostkeys.ScanError, hostkeys.HostKeyError):
+            offered = []
+        pinned = hostkeys.fingerprints(files.pinned.get(name))
+        if offered and set(offered) == set(pinned):
+            continue
+        message = hostkeys.changed_message(name, pinned, offered)
+        sink.failures.setdefault(name, []).append({"task": "SSH host key check", "msg": message})
+        messages.append(message)
+    return messages
+
+
+def _no_host_reached(files: inventory.JobFiles, limit: str | None) -> str:
+    names = sorted(files.host_names.values())
+    why = []
+    if files.roleless:
+        why.append(
+            f"{', '.join(sorted(files.roleless))} have no roles (the playbooks target the groups etcd, "
+            "control_plane and workers: give each host its roles)"
+        )
+    if limit:
+        why.append(f"the limit '{limit}' matched none of them")
+    return f"the job reached no host: of {', '.join(names)}, " + ("; ".join(why) or "none was targeted by the playbook")
 
 
 def _preflight_results(
@@ -210,65 +273,117 @@ def _preflight_results(
 
 
 def backup_dir(services: Services, cluster_name: str) -> Path:
-    """Where etcd_backup jobs put a cluster's snapshots (0700), unless extra_vars.etcd_backup_dir says otherwise."""
-    path = services.settings.data_dir / "backups" / "etcd" / cluster_name
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    """Where etcd_backup jobs' snapshots are kept (0700, the service's), one directory per cluster."""
+    return private_dir(services.settings.data_dir / "backups" / "etcd" / cluster_name)
+
+
+def cluster_state_dir(services: Services, cluster_name: str) -> Path:
+    """The service's copy of what a cluster's jobs leave on the controller (the admin kubeconfig), 0700."""
+    return private_dir(services.settings.data_dir / "clusters" / cluster_name)
+
+
+def _seed(services: Services, private_dir_: Path, cluster_name: str | None) -> None:
+    """Give the job its cluster's admin kubeconfig where the roles look for it (~/.smcp/clusters/NAME)."""
+    if not cluster_name:
+        return
+    kept = cluster_state_dir(services, cluster_name) / "admin.conf"
+    if kept.is_file():
+        dest = private_dir_ / ".smcp" / "clusters" / cluster_name / "admin.conf"
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(kept, dest)
+        os.chmod(dest, 0o600)
+
+
+def _harvest(services: Services, private_dir_: Path, cluster_name: str | None, backups: Path | None) -> None:
+    """Keep what outlives the job: the cluster's admin kubeconfig and etcd snapshots (the job dir goes)."""
+    if cluster_name:
+        made = private_dir_ / ".smcp" / "clusters" / cluster_name / "admin.conf"
+        if made.is_file() and not made.is_symlink():
+            write_private_file(cluster_state_dir(services, cluster_name) / "admin.conf", made.read_bytes())
+    if backups is not None and backups.is_dir() and cluster_name:
+        dest = backup_dir(services, cluster_name)
+        for item in backups.iterdir():
+            if item.is_file() and not item.is_symlink():
+                shutil.copyfile(item, dest / item.name)
+                os.chmod(dest / item.name, 0o600)
 
 
 def run_job(services: Services, job_id: str, flag: threading.Event, stopping: threading.Event | None = None) -> None:
     """Run a claimed (status running) job to its end and record the outcome; never raises.
 
-    `flag` cancels the run; when `stopping` is set too (service shutdown) the job ends failed, "interrupted".
+    The playbook runs as a job user of its own in a private directory (jobs/isolation.py), started by
+    jobs/launch.py. `flag` cancels the run; when `stopping` is set too (service shutdown) the job ends failed.
     """
-    parent = services.settings.jobs_tmp_dir
-    if parent:
-        parent.mkdir(parents=True, exist_ok=True)
-    private_dir = Path(tempfile.mkdtemp(prefix=f"smcp-job-{job_id}-", dir=parent))  # mode 0700
     status, reason, rc = "error", None, None
     sink: EventSink | None = None
     files: inventory.JobFiles | None = None
     job: Job | None = None
+    user: isolation.JobUser | None = None
+    job_dir: Path | None = None
+    cluster_name: str | None = None
+    backups: Path | None = None
+    hosts: dict[str, tuple[str, str, int]] = {}
     try:
+        jobs = services.isolation()
+        user = jobs.pool.acquire()
+        job_dir = isolation.make_job_dir(jobs.root, job_id, user)
         with session_scope(services.sessions) as session:
             job = session.get(Job, job_id)
             if job is None:
                 return
             session.expunge(job)
-            files = inventory.build(session, job, services.vault, private_dir)
+            files = inventory.build(session, job, services.vault, job_dir, collection_dir(services.settings))
+            hosts = {
+                h.id: (h.name, h.address, h.ssh_port)
+                for h in (session.get(Host, i) for i in files.host_names)
+                if h is not None
+            }
         sink = EventSink(services, job_id, sanitize.secret_fragments(files.secrets))
-        for sub in ("facts", "tmp"):
-            (private_dir / sub).mkdir(mode=0o700, exist_ok=True)
-        if job.operation == "etcd_backup" and "etcd_backup_dir" not in files.extravars:
-            # snapshots outlive the job's private dir: keep them in the service's state, one dir per cluster
-            name = files.inventory["all"]["vars"].get("smcp_cluster_name", "hosts")
-            files.extravars["etcd_backup_dir"] = str(backup_dir(services, name))
         if not (collection_dir(services.settings) / "playbooks").is_dir():
             raise RuntimeError(
                 f"collection not found at {collection_dir(services.settings)}; set SMCP_COLLECTIONS_PATH"
             )
+        _first_contact(services, hosts, files)
+        inventory.write_known_hosts(job_dir, files.pinned)
+        if job.cluster_id:
+            cluster_name = str(files.inventory["all"]["vars"].get("smcp_cluster_name") or "") or None
+            _seed(services, job_dir, cluster_name)
+        if job.operation == "etcd_backup" and "etcd_backup_dir" not in files.extravars:
+            backups = job_dir / "out" / "backups"  # kept by _harvest in the service's backup dir
+            backups.mkdir(mode=0o700, parents=True)
+            files.extravars["etcd_backup_dir"] = str(backups)
+        extravars = job_dir / "inventory" / "extravars.yml"
+        extravars.write_text(inventory.dump_unsafe(files.extravars))
+        fifos = [job_dir / "keys" / f"{cred}.key" for cred in files.keys]
+        spec = job_dir / "launch.json"
+        spec.write_text(json.dumps(_launch_spec(job_dir, user, fifos)))
+        command = [sys.executable, "-m", "smcp_api.jobs.launch", "run", str(spec), "--"]
+        command += [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(files.inventory_path)]
+        command += ["-e", f"@{extravars}", "--forks", str(int((job.params or {}).get("forks", 20)))]
+        if files.limit:
+            command += ["--limit", files.limit]
+        command.append(playbook_for(job.operation))
+        (job_dir / "args").write_text(shlex.join(command))
+        isolation.give(job_dir, user)
+        for fifo, key in zip(fifos, files.keys.values(), strict=True):
+            isolation.feed_fifo(fifo, key.encode(), user)
         result = ansible_runner.run(
-            private_data_dir=str(private_dir),
-            playbook=playbook_for(job.operation),
-            inventory=str(files.inventory_path),
-            envvars=_envvars(services, private_dir, job_id),
-            extravars=files.extravars or None,
-            forks=int((job.params or {}).get("forks", 20)),
-            limit=files.limit,
+            private_data_dir=str(job_dir),
+            ident=job_id,
+            envvars=_envvars(services, job_dir, job_id),
             event_handler=sink,
             cancel_callback=CancelCheck(services, job_id, flag, sink),
             quiet=True,
             suppress_env_files=True,
             # the runner loop wakes this often (default 5 s): cancel checks and stale-event flushes follow it
             settings={"pexpect_timeout": RUNNER_WAKE_SECONDS},
-            rotate_artifacts=1,
         )
         rc = result.rc
         status = {"successful": "successful", "failed": "failed", "canceled": "canceled"}.get(result.status, "error")
         if result.status == "timeout":
             reason = "timed out"
         elif status == "canceled" and stopping is not None and stopping.is_set():
-            status, reason = "failed", "interrupted: the API service stopped while the job ran (events are kept)"
+            status, reason = "failed", INTERRUPTED
         elif status == "canceled":
             reason = "canceled on request"
         elif status == "failed":
@@ -282,17 +397,27 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
         summary: dict[str, dict[str, int]] = {}
         try:
             if sink is not None:
+                changed_keys = _key_changes(services, files, sink, hosts) if files is not None else []
                 sink.flush()
                 summary = sink.host_summary()
+                if changed_keys:
+                    reason = "; ".join(changed_keys)
+                elif status == "successful" and files is not None and not summary:
+                    status, reason = "failed", _no_host_reached(files, files.limit)
             if job is not None and files is not None and sink is not None and job.operation == "preflight":
                 _preflight_results(services, job, files, sink, summary)
+            if status == "successful" and job_dir is not None:
+                _harvest(services, job_dir, cluster_name, backups)
         except Exception:
             log.exception("job %s: saving events failed", job_id)
             status, reason = "error", "saving events failed (see the service log)"
         finally:
-            if status != "successful":
-                kill_leftovers(job_id)
-            shutil.rmtree(private_dir, ignore_errors=True)  # the key is gone before anyone sees the job end
+            if user is not None:
+                isolation.kill_user_processes({user.uid})
+            if job_dir is not None:
+                isolation.remove_job_dir(job_dir)  # no key material outlives the job (the keys never were files)
+            if user is not None:
+                services.isolation().pool.release(user)
             finish(services, job_id, status, reason, rc, summary)
 
 

@@ -10,18 +10,21 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select, update
 
 from smcp_api.db import session_scope
-from smcp_api.jobs.runner import run_job
+from smcp_api.jobs.runner import INTERRUPTED, run_job
 from smcp_api.models import Job, Lock, utcnow
 
 if TYPE_CHECKING:
     from smcp_api.services import Services
 
 log = logging.getLogger(__name__)
-INTERRUPTED = "interrupted: the API service stopped while the job ran (events up to then are kept)"
 
 
 def recover_interrupted(services: Services) -> list[str]:
-    """At start: jobs left running by a dead service are failed ('interrupted'); their events stay."""
+    """At start: jobs left running by a dead service are failed ('interrupted'); their events stay.
+
+    What such a job left on this host (processes of the job users, job directories) is removed first.
+    """
+    services.isolation().recover()
     with session_scope(services.sessions) as session:
         ids = list(session.scalars(select(Job.id).where(Job.status == "running")))
         if ids:
