@@ -48,7 +48,8 @@ def test_yaml_body_and_malformed_bodies(api):
     assert r.json()["vars"] == {"smcp_sandbox": True}
     r = api.post("/api/v1/hosts", content="name: [broken", headers={"Content-Type": "application/yaml"})
     assert r.status_code == 422
-    assert "malformed YAML at line 1" in r.json()["detail"]
+    assert "malformed YAML at line 2, column 1" in r.json()["detail"]  # the end of the document
+    assert "flow sequence that starts at line 1, column 7" in r.json()["detail"]
     r = api.post("/api/v1/hosts", content='{"name": ', headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert "malformed JSON" in r.json()["detail"][0]["msg"]
