@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken  # noqa: F401  (re-exported for callers)
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet  # noqa: F401  (InvalidToken re-exported)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
@@ -81,6 +81,13 @@ class Vault:
     def decrypt(self, blob: bytes) -> str:
         """Raises InvalidToken when the key changed since the secret was stored."""
         return self._fernet.decrypt(blob).decode()
+
+
+def rotate_key(old: bytes, blobs: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """A new Fernet key and `blobs` (secrets encrypted with `old`) encrypted again with it, in order."""
+    new = Fernet.generate_key()
+    both = MultiFernet([Fernet(new), Fernet(old)])
+    return new, [both.rotate(blob) for blob in blobs]
 
 
 class PrivateKeyError(ValueError):

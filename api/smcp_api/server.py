@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import uvicorn
 
@@ -17,6 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db-url", help="SQLAlchemy URL (default: SMCP_DB_URL or sqlite in SMCP_DATA_DIR)")
     parser.add_argument("--data-dir", help="state directory (default: SMCP_DATA_DIR or /var/lib/smcp/api)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--rotate-secret-key",
+        action="store_true",
+        help="re-encrypt every stored credential with a new secret key, save the key, and exit (service stopped)",
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, object] = {}
     if args.db_url:
@@ -25,9 +31,42 @@ def main(argv: list[str] | None = None) -> None:
         overrides["data_dir"] = args.data_dir
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.rotate_secret_key:
+        rotate_secret_key(settings)
+        return
     from smcp_api.main import create_app
 
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+
+
+def rotate_secret_key(settings: Settings) -> None:
+    """Every credential re-encrypted with a new key in one transaction, then the key file replaced.
+
+    With SMCP_SECRET_KEY set (no key file), the new key is printed once: put it where the service reads it.
+    """
+    from sqlalchemy import select
+
+    from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
+    from smcp_api.models import Credential
+    from smcp_api.security import load_or_create_key, rotate_key, write_private_file
+
+    engine = make_engine(settings.database_url())
+    migrate(engine)
+    key_file = settings.data_dir / "secret.key"
+    old = load_or_create_key(settings.secret_key, key_file)
+    with session_scope(make_sessionmaker(engine)) as session:
+        creds = list(session.scalars(select(Credential)))
+        new, blobs = rotate_key(old, [c.secret for c in creds])
+        for cred, blob in zip(creds, blobs, strict=True):
+            cred.secret = blob
+        if not settings.secret_key:
+            write_private_file(key_file.with_name("secret.key.new"), new + b"\n")
+    if settings.secret_key:
+        sys.stdout.write(f"new secret key (set it as SMCP_SECRET_KEY before starting the service):\n{new.decode()}\n")
+    else:
+        key_file.with_name("secret.key.new").replace(key_file)
+        sys.stderr.write(f"smcp-api: {len(creds)} credentials re-encrypted; new key in {key_file}\n")
+    engine.dispose()
 
 
 if __name__ == "__main__":
