@@ -103,6 +103,17 @@ def _reachable_dir(parent: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def reachable_dir(shared_tmp: Path) -> Callable[[], Path]:
+    """New directories job users can reach (modes alone protect what the API puts inside)."""
+    return lambda: _reachable_dir(shared_tmp)
+
+
+@pytest.fixture(scope="session")
+def job_user_prefix() -> str:
+    return TEST_JOB_USERS
+
+
+@pytest.fixture(scope="session")
 def fake_collections(shared_tmp: Path) -> Path:
     """A collections path whose smcp.platform has local playbooks and the real roles' argument specs."""
     root = shared_tmp / "collections"

@@ -41,7 +41,7 @@ def sandbox():
 
 
 @pytest.fixture(scope="module")
-def e2e_api(sandbox, tmp_path_factory):
+def e2e_api(sandbox, tmp_path_factory, reachable_dir, job_user_prefix):
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import Api
 
@@ -51,7 +51,8 @@ def e2e_api(sandbox, tmp_path_factory):
         db_url=f"sqlite:///{tmp / 'smcp.db'}",
         collections_path=REPO / ".venv" / "collections",
         ansible_config=REPO / "ansible.cfg",
-        jobs_tmp_dir=tmp / "jobs",
+        jobs_dir=reachable_dir() / "jobs",
+        job_user_prefix=job_user_prefix,
         poll_interval=0.1,
     )
     with TestClient(create_app(settings, start_worker=True)) as client:

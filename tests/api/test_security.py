@@ -17,16 +17,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PLAYBOOKS, TEST_JOB_USERS, _reachable_dir
 from smcp_api.jobs import isolation
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY_EXPR = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}"
 
+SLOW = """
+- name: Slow local stand-in
+  hosts: all
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: Wait a long time
+      ansible.builtin.command: sleep 120
+      changed_when: false
+"""
 PROBE = """
 - name: Isolation probe
   hosts: all
@@ -57,12 +69,12 @@ PROBE = """
 
 
 @pytest.fixture
-def probe_collections(shared_tmp: Path) -> Path:
-    root = _reachable_dir(shared_tmp) / "collections"
+def probe_collections(reachable_dir) -> Path:
+    root = reachable_dir() / "collections"
     coll = root / "ansible_collections" / "smcp" / "platform"
     (coll / "playbooks").mkdir(parents=True)
     (coll / "playbooks" / "certs.yml").write_text("---" + PROBE)
-    (coll / "playbooks" / "prepare_hosts.yml").write_text("---" + PLAYBOOKS["prepare_hosts"])
+    (coll / "playbooks" / "prepare_hosts.yml").write_text("---" + SLOW)
     (coll / "playbooks" / "probe-paths.txt").write_text("")
     (coll / "roles").symlink_to(REPO / "roles")
     shutil.copy(REPO / "galaxy.yml", coll / "galaxy.yml")
@@ -86,11 +98,12 @@ def _wait_started(api: Any, job_id: str) -> None:
 
 
 def test_job_cannot_read_the_api_files_nor_another_job_and_templates_stay_data(
-    start_api, probe_collections, shared_tmp, private_key, monkeypatch
+    start_api, probe_collections, reachable_dir, job_user_prefix, private_key, monkeypatch
 ):
-    data_dir = _reachable_dir(shared_tmp) / "data"  # reachable: only the API's own modes protect its files
-    canary_host = shared_tmp / "canary-host-var"
-    canary_extra = shared_tmp / "canary-extra-var"
+    data_dir = reachable_dir() / "data"  # reachable: only the API's own modes protect its files
+    # In /tmp, where a job user could create them if a template ever ran.
+    canary_host = Path("/tmp") / f"smcp-canary-{uuid.uuid4().hex}"
+    canary_extra = Path("/tmp") / f"smcp-canary-{uuid.uuid4().hex}"
     # The service's environment must not reach jobs: the probe reports this variable if it did.
     monkeypatch.setenv("SMCP_SECRET_KEY", "env-canary-never-in-a-job")
     api = start_api(start_worker=True, collections_path=probe_collections, data_dir=data_dir, workers=2)
@@ -128,7 +141,7 @@ def test_job_cannot_read_the_api_files_nor_another_job_and_templates_stay_data(
     done = api.wait_job(job["id"], timeout=120)
     assert done["status"] == "successful", api.get(f"/api/v1/jobs/{job['id']}/stdout").text[-2000:]
     probe = _probe(api, job["id"])
-    assert probe["user"].startswith(TEST_JOB_USERS) and probe["user"] != "root", probe
+    assert probe["user"].startswith(job_user_prefix) and probe["user"] != "root", probe
     assert probe["readable"] == [] and sorted(probe["denied"]) == sorted(map(str, targets)), probe
     assert probe["home"].startswith(str(jobs_dir)) and probe["secret_env"] == ""
     # Values from the API arrive as data: the expressions are printed, never evaluated.
@@ -174,18 +187,20 @@ def _start_service(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
     raise AssertionError(log.read_text()[-2000:])
 
 
-def test_a_killed_service_leaves_no_key_material_and_recovers(shared_tmp, fake_collections, private_key, tmp_path):
+def test_a_killed_service_leaves_no_key_material_and_recovers(
+    reachable_dir, job_user_prefix, fake_collections, private_key, tmp_path
+):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    base = _reachable_dir(shared_tmp)
+    base = reachable_dir()
     env = {
         "PATH": os.environ["PATH"],
         "SMCP_DATA_DIR": str(base / "data"),
         "SMCP_JOBS_DIR": str(base / "jobs"),
-        "SMCP_JOB_USER_PREFIX": TEST_JOB_USERS,
+        "SMCP_JOB_USER_PREFIX": job_user_prefix,
         "SMCP_COLLECTIONS_PATH": str(fake_collections),
         "SMCP_ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "SMCP_WORKERS": "2",
@@ -218,7 +233,7 @@ def test_a_killed_service_leaves_no_key_material_and_recovers(shared_tmp, fake_c
         done = _http(f"{url}/jobs/{job['id']}", token)
         assert done["status"] == "failed" and done["status_reason"].startswith("interrupted"), done
         assert list((base / "jobs").iterdir()) == []  # the job's directory is gone
-        uids = {u.pw_uid for u in _job_users()}
+        uids = {u.pw_uid for u in _job_users(job_user_prefix)}
         assert isolation.processes_of(uids) == []  # and so are its processes (ssh-agent included)
         assert _grep(base, key_lines) == []
         assert not [line for line in key_lines if line in log.read_text()]
@@ -239,7 +254,7 @@ def _grep(root: Path, needles: list[str]) -> list[str]:
     return found
 
 
-def _job_users() -> list[Any]:
+def _job_users(prefix: str) -> list[Any]:
     import pwd
 
-    return [e for e in pwd.getpwall() if e.pw_name.startswith(TEST_JOB_USERS)]
+    return [e for e in pwd.getpwall() if e.pw_name.startswith(prefix)]
