@@ -2,7 +2,8 @@
 
 Started before the job (so it cannot miss it): scans /proc every 50 ms and records, for the API's own
 process, each job launcher (`python -m smcp_api.jobs.launch`) and each ansible-playbook process, the
-real user and the effective and permitted capability sets. Ends 3 s after the last job process is
+real user and the effective and permitted capability sets as last seen (a launcher starts as the API's
+user and drops to the job user before it starts ansible-playbook). Ends 3 s after the last job process is
 gone, or after TIMEOUT seconds. Usage: watch_jobs.py READY_FILE [TIMEOUT].
 """
 
@@ -65,7 +66,7 @@ def main() -> None:
     while time.monotonic() < deadline:
         now = scan()
         for proc in now:
-            seen.setdefault((str(proc["kind"]), int(proc["pid"])), proc)
+            seen[(str(proc["kind"]), int(proc["pid"]))] = proc  # the last state: a launcher starts as the API's user
         if any(p["kind"] != "api" for p in now):
             last_job = time.monotonic()
         elif last_job is not None and time.monotonic() - last_job > 3:
