@@ -1,7 +1,8 @@
 """The cni role end to end on the controller: facts, MTU, render, validate, apply, wait (against the API test server).
 
-The play targets localhost (connection local, node IP 127.0.0.1) with Calico, whose host part writes
-nothing (Calico's install-cni writes the node config), so this machine is not changed.
+The play targets localhost (connection local, node IP 127.0.0.1). The role's host part writes the node's CNI
+config (Flannel) and the SR-IOV settings: every run points those paths into the test's temp dir (extra vars, the
+only level above the role's vars), so this machine is not changed (tests/conftest.py checks /etc after the session).
 """
 
 from __future__ import annotations
@@ -47,7 +48,16 @@ def run_role(tmp_path: Path, kubeconfig: Path, **extra) -> subprocess.CompletedP
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
         ANSIBLE_FORCE_COLOR="0",
     )
-    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")]
+    # Where the role writes on the node: into the temp dir, never onto this machine.
+    on_node = {"_cni_conf_dir": str(tmp_path / "etc-cni-net.d"), "_cni_sriov_conf": str(tmp_path / "sriov-vfs.conf")}
+    cmd = [
+        str(ROOT / ".venv/bin/ansible-playbook"),
+        "-i",
+        str(tmp_path / "inventory.yml"),
+        "-e",
+        json.dumps(on_node),
+        str(tmp_path / "play.yml"),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
@@ -96,6 +106,9 @@ def test_role_times_out_naming_what_is_not_ready(api, tmp_path):
     assert "pod network not ready after 5 s" in out.stdout
     assert "DaemonSet kube-flannel/kube-flannel-ds: 0/1 pods ready" in out.stdout
     assert "Node node1 is not Ready (Standin)" in out.stdout
+    # The node's Flannel config was written, into the temp dir.
+    conflist = json.loads((tmp_path / "etc-cni-net.d" / "10-flannel.conflist").read_text())
+    assert conflist["plugins"][0]["type"] == "flannel"
 
 
 @pytest.mark.parametrize(
@@ -137,4 +150,7 @@ def test_pod_cidr_mismatch_with_kubeadm_fails_before_apply(api, tmp_path):
     assert out.returncode != 0
     assert "pod CIDR mismatch, nothing applied" in out.stdout and "10.32.0.0/12" in out.stdout
     assert not [r for r in api.requests if r["method"] in ("PATCH", "POST", "PUT")]
-    json.dumps(api.requests)  # the request log stays serialisable for debugging
+    # The check read the cluster's kubeadm configuration (it did not pass for want of asking).
+    assert any(r["method"] == "GET" and r["path"].endswith("/configmaps/kubeadm-config") for r in api.requests), [
+        (r["method"], r["path"]) for r in api.requests
+    ]
