@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.smcp.platform.plugins.module_utils.preflight import unknown_check_ids, ALL_CHECK_IDS
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import ALL_CHECK_IDS
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.problems import unknown_check_ids
 from ansible_collections.smcp.platform.plugins.module_utils.preflight_cluster import build_report
 
 

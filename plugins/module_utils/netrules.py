@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """The rules for host names, addresses and cluster networks: one copy for the playbooks and the API.
 
-Preflight (``preflight.py``, ``preflight_cluster.py``) and the management API
+Preflight (``preflight/``, ``preflight_cluster.py``) and the management API
 (``smcp_api.schemas``, loaded through ``smcp_api.collection.module_utils("netrules")``) both call
 these functions, so a value one of them accepts the other accepts too.
 

@@ -14,12 +14,8 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.smcp.platform.plugins.module_utils import netrules
-from ansible_collections.smcp.platform.plugins.module_utils.preflight import (
-    FAILURE,
-    WARNING,
-    Problem,
-    apply_warn_only,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import FAILURE, WARNING
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.problems import Problem, apply_warn_only
 
 CLUSTER = "cluster"
 

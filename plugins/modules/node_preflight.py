@@ -195,13 +195,10 @@ preflight:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.smcp.platform.plugins.module_utils.preflight import (  # noqa: E402
-    ALL_CHECK_IDS,
-    HostView,
-    NODE_ROLES,
-    run_preflight,
-    unknown_check_ids,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import ALL_CHECK_IDS, NODE_ROLES  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.host import HostView  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.problems import unknown_check_ids  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.report import run_preflight  # noqa: E402
 
 ARGUMENT_SPEC = dict(
     node_ip=dict(type="str", required=True),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.smcp.platform.plugins.module_utils import netrules as nr
-from ansible_collections.smcp.platform.plugins.module_utils import preflight as pf
 from ansible_collections.smcp.platform.plugins.module_utils import preflight_cluster as pc
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import parsers
 
 # (kind, value, accepted): kind is hostname, address, or networks (pod, service) for a cluster of 3 nodes.
 RULE_TABLE = [
@@ -132,4 +132,4 @@ def test_preflight_cidr_checks_are_the_shared_rules(kind, value, accepted):
 
 @pytest.mark.parametrize(("kind", "value", "accepted"), [row for row in RULE_TABLE if row[0] == "hostname"])
 def test_preflight_hostname_check_is_the_shared_rule(kind, value, accepted):
-    assert (pf.hostname_problems(value) == []) is accepted
+    assert (parsers.hostname_problems(value) == []) is accepted

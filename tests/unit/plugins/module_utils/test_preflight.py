@@ -11,7 +11,10 @@ import sys
 import textwrap
 
 import pytest
-from ansible_collections.smcp.platform.plugins.module_utils import preflight as pf
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import checks, data, parsers, report
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import facts as pf_facts
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import host as pf_host
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import problems as pf_problems
 
 # ----------------------------------------------------------------- fixtures
 
@@ -20,8 +23,8 @@ def good_facts() -> dict:
     """Facts of a healthy Debian 12 host that passes every check."""
     return {
         "os": dict(
-            pf.parse_os_release('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'),
-            **pf.os_support({"id": "debian", "version_id": "12"}),
+            parsers.parse_os_release('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'),
+            **parsers.os_support({"id": "debian", "version_id": "12"}),
         ),
         "arch": "x86_64",
         "cpus": 4,
@@ -55,11 +58,11 @@ def settings(**overrides) -> dict:
     return base
 
 
-def problems_of(facts: dict, **overrides) -> list[pf.Problem]:
-    return pf.evaluate(facts, settings(**overrides))
+def problems_of(facts: dict, **overrides) -> list[pf_problems.Problem]:
+    return checks.evaluate(facts, settings(**overrides))
 
 
-def only(problems: list[pf.Problem], check: str, severity: str = pf.FAILURE) -> pf.Problem:
+def only(problems: list[pf_problems.Problem], check: str, severity: str = data.FAILURE) -> pf_problems.Problem:
     """Exactly one problem, with this id and severity."""
     assert [(p.check, p.severity) for p in problems] == [(check, severity)], [p.message() for p in problems]
     return problems[0]
@@ -70,18 +73,18 @@ def test_good_host_passes_every_check():
 
 
 def test_every_node_check_has_a_function():
-    assert len(pf._NODE_CHECKS) == len(pf.NODE_CHECK_IDS)
-    assert set(pf.NODE_CHECK_IDS).isdisjoint(pf.CLUSTER_CHECK_IDS)
+    assert len(checks._NODE_CHECKS) == len(data.NODE_CHECK_IDS)
+    assert set(data.NODE_CHECK_IDS).isdisjoint(data.CLUSTER_CHECK_IDS)
 
 
 # ----------------------------------------------------------- message format
 
 
 def test_message_format_is_stable():
-    p = pf.Problem("memory", "too little memory", found="512 MiB", need="at least 1700 MiB", fix="add memory")
+    p = pf_problems.Problem("memory", "too little memory", found="512 MiB", need="at least 1700 MiB", fix="add memory")
     assert p.message("n1") == "n1: [memory] too little memory (found 512 MiB, need at least 1700 MiB); fix: add memory"
     assert p.message() == "[memory] too little memory (found 512 MiB, need at least 1700 MiB); fix: add memory"
-    assert pf.Problem("x", "bad").message("h") == "h: [x] bad"
+    assert pf_problems.Problem("x", "bad").message("h") == "h: [x] bad"
     d = p.as_dict("n1")
     assert d["id"] == "memory" and d["severity"] == "failure" and d["msg"].startswith("n1: [memory]")
 
@@ -92,13 +95,13 @@ def test_warn_only_downgrades_only_the_named_checks():
     facts["memory_mb"] = 512
     problems = problems_of(facts, warn_only=["swap"])
     by_id = {p.check: p for p in problems}
-    assert by_id["swap"].severity == pf.WARNING and "downgraded" in by_id["swap"].what
-    assert by_id["memory"].severity == pf.FAILURE
+    assert by_id["swap"].severity == data.WARNING and "downgraded" in by_id["swap"].what
+    assert by_id["memory"].severity == data.FAILURE
 
 
 def test_unknown_check_ids():
-    assert pf.unknown_check_ids(["swap", "memroy", "etcd_count"]) == ["memroy"]
-    assert pf.unknown_check_ids(None) == []
+    assert pf_problems.unknown_check_ids(["swap", "memroy", "etcd_count"]) == ["memroy"]
+    assert pf_problems.unknown_check_ids(None) == []
 
 
 # ------------------------------------------------------------ support table
@@ -127,26 +130,28 @@ def test_unknown_check_ids():
     ],
 )
 def test_support_table(os_release, supported, tested):
-    info = pf.os_support(pf.parse_os_release(os_release))
+    info = parsers.os_support(parsers.parse_os_release(os_release))
     assert (info["supported"], info["tested"]) == (supported, tested)
 
 
 def test_os_check_failure_and_untested_warning():
     facts = good_facts()
     facts["os"] = dict(
-        pf.parse_os_release('ID=ubuntu\nVERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"'),
-        **pf.os_support({"id": "ubuntu", "version_id": "20.04"}),
+        parsers.parse_os_release('ID=ubuntu\nVERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"'),
+        **parsers.os_support({"id": "ubuntu", "version_id": "20.04"}),
     )
     p = only(problems_of(facts), "os_supported")
     assert "found Ubuntu 20.04.6 LTS" in p.message() and "Debian 12/13" in p.need and "RHEL-family 9" in p.need
-    facts["os"] = dict(facts["os"], **pf.os_support({"id": "ubuntu", "version_id": "24.04"}))
-    only(problems_of(facts), "os_supported", pf.WARNING)
+    facts["os"] = dict(facts["os"], **parsers.os_support({"id": "ubuntu", "version_id": "24.04"}))
+    only(problems_of(facts), "os_supported", data.WARNING)
 
 
 def test_os_release_parsing_handles_quotes_and_comments():
-    parsed = pf.parse_os_release('# comment\nNAME=\'Rocky Linux\'\nID="rocky"\nID_LIKE="rhel centos"\nVERSION_ID=9.3\n')
+    parsed = parsers.parse_os_release(
+        '# comment\nNAME=\'Rocky Linux\'\nID="rocky"\nID_LIKE="rhel centos"\nVERSION_ID=9.3\n'
+    )
     assert parsed == {"id": "rocky", "id_like": ["rhel", "centos"], "version_id": "9.3", "pretty_name": "Rocky Linux"}
-    assert pf.os_support({"id": "linuxmint", "id_like": ["ubuntu", "debian"]})["family"] in ("Debian", "Ubuntu")
+    assert parsers.os_support({"id": "linuxmint", "id_like": ["ubuntu", "debian"]})["family"] in ("Debian", "Ubuntu")
 
 
 # --------------------------------------------------- every check's failure path
@@ -207,11 +212,11 @@ def test_cgroup_missing_controllers_v2_and_v1():
     facts["cgroup"] = {"version": 2, "hybrid": False, "controllers": ["cpu", "io", "pids"]}
     p = only(problems_of(facts), "cgroup")
     assert "cpuset, memory" not in p.found and "memory" in p.need
-    facts["cgroup"] = {"version": 1, "hybrid": True, "controllers": list(pf.REQUIRED_CGROUP_V1)}
-    assert "deprecated" in only(problems_of(facts), "cgroup", pf.WARNING).what
+    facts["cgroup"] = {"version": 1, "hybrid": True, "controllers": list(data.REQUIRED_CGROUP_V1)}
+    assert "deprecated" in only(problems_of(facts), "cgroup", data.WARNING).what
     facts["cgroup"]["controllers"] = ["cpu", "cpuacct"]
     severities = sorted(p.severity for p in problems_of(facts))
-    assert severities == [pf.FAILURE, pf.WARNING]
+    assert severities == [data.FAILURE, data.WARNING]
     facts["cgroup"] = {"version": 0, "hybrid": False, "controllers": []}
     assert "no cgroup filesystem" in only(problems_of(facts), "cgroup").what
 
@@ -219,7 +224,7 @@ def test_cgroup_missing_controllers_v2_and_v1():
 def test_overlay_missing_fails_loadable_warns():
     facts = good_facts()
     facts["kernel"].update(overlay=False, overlay_module=True)
-    assert "host_prep loads it" in only(problems_of(facts), "kernel_overlay", pf.WARNING).fix
+    assert "host_prep loads it" in only(problems_of(facts), "kernel_overlay", data.WARNING).fix
     facts["kernel"].update(overlay_module=False)
     assert "no overlay support" in only(problems_of(facts), "kernel_overlay").what
 
@@ -227,17 +232,17 @@ def test_overlay_missing_fails_loadable_warns():
 def test_br_netfilter_missing_fails_loadable_warns_and_sysctl_off_warns():
     facts = good_facts()
     facts["kernel"].update(br_netfilter=False, br_netfilter_module=True, bridge_nf_call_iptables=None)
-    only(problems_of(facts), "kernel_br_netfilter", pf.WARNING)
+    only(problems_of(facts), "kernel_br_netfilter", data.WARNING)
     facts["kernel"].update(br_netfilter_module=False)
     only(problems_of(facts), "kernel_br_netfilter")
     facts["kernel"].update(br_netfilter=True, bridge_nf_call_iptables="0")
-    assert "host_prep sets it" in only(problems_of(facts), "kernel_br_netfilter", pf.WARNING).fix
+    assert "host_prep sets it" in only(problems_of(facts), "kernel_br_netfilter", data.WARNING).fix
 
 
 def test_ip_forward_off_warns_unreadable_fails():
     facts = good_facts()
     facts["kernel"]["ip_forward"] = "0"
-    assert only(problems_of(facts), "ip_forward", pf.WARNING).found == "0"
+    assert only(problems_of(facts), "ip_forward", data.WARNING).found == "0"
     facts["kernel"]["ip_forward"] = None
     only(problems_of(facts), "ip_forward")
 
@@ -246,11 +251,11 @@ def test_time_sync_states():
     facts = good_facts()
     facts["time_sync"] = {"state": "unsynchronized", "daemons": ["chronyd"]}
     assert "chronyd" in only(problems_of(facts), "time_sync").found
-    only(problems_of(facts, sandbox=True), "time_sync", pf.WARNING)
+    only(problems_of(facts, sandbox=True), "time_sync", data.WARNING)
     facts["time_sync"] = {"state": "unsynchronized", "daemons": []}
-    assert "host_prep installs and starts chrony" in only(problems_of(facts), "time_sync", pf.WARNING).fix
+    assert "host_prep installs and starts chrony" in only(problems_of(facts), "time_sync", data.WARNING).fix
     facts["time_sync"] = {"state": "unknown", "daemons": []}
-    only(problems_of(facts), "time_sync", pf.WARNING)
+    only(problems_of(facts), "time_sync", data.WARNING)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +275,7 @@ def test_time_sync_states():
     ],
 )
 def test_hostname_rfc1123(name, valid):
-    assert (pf.hostname_problems(name) == []) is valid
+    assert (parsers.hostname_problems(name) == []) is valid
 
 
 def test_hostname_check_current_and_expected():
@@ -280,7 +285,7 @@ def test_hostname_check_current_and_expected():
     assert "upper-case" in p.what and "'CP_1'" in p.found
     # host_prep will rename it: only a warning
     assert (
-        "host_prep sets the hostname" in only(problems_of(facts, expected_hostname="cp1"), "hostname", pf.WARNING).fix
+        "host_prep sets the hostname" in only(problems_of(facts, expected_hostname="cp1"), "hostname", data.WARNING).fix
     )
     assert "inventory host" in only(problems_of(facts, expected_hostname="Bad_Name"), "hostname").fix
     facts["hostname"] = "cp1"
@@ -330,9 +335,9 @@ def test_ports_held_by_own_components_are_expected_on_members_only():
 
 
 def test_required_ports_table():
-    assert pf.required_ports(["etcd"]) == [2379, 2380]
-    assert pf.required_ports(["worker"]) == [10250, 10256]
-    assert pf.required_ports(["control_plane"], [8080]) == [6443, 8080, 10250, 10256, 10257, 10259]
+    assert checks.required_ports(["etcd"]) == [2379, 2380]
+    assert checks.required_ports(["worker"]) == [10250, 10256]
+    assert checks.required_ports(["control_plane"], [8080]) == [6443, 8080, 10250, 10256, 10257, 10259]
 
 
 def test_pkg_lock_held():
@@ -347,7 +352,7 @@ def test_existing_kubernetes_fails_runtime_warns():
     facts["existing"] = {"kubernetes": ["/etc/kubernetes/admin.conf"], "container_runtime": []}
     assert "admin.conf" in only(problems_of(facts), "existing_install").found
     facts["existing"] = {"kubernetes": [], "container_runtime": ["/usr/bin/dockerd"]}
-    only(problems_of(facts), "existing_install", pf.WARNING)
+    only(problems_of(facts), "existing_install", data.WARNING)
 
 
 def test_existing_install_of_this_cluster_is_expected_another_cluster_fails():
@@ -386,27 +391,27 @@ PROC_TCP6 = """\
 
 
 def test_parse_listening_v4_v6():
-    v4 = pf.parse_listening(PROC_TCP)
+    v4 = parsers.parse_listening(PROC_TCP)
     assert v4 == [
         {"address": "0.0.0.0", "port": 6635, "inode": "1111"},
         {"address": "127.0.0.1", "port": 2384, "inode": "2222"},
     ]
-    v6 = pf.parse_listening(PROC_TCP6, ipv6=True)
+    v6 = parsers.parse_listening(PROC_TCP6, ipv6=True)
     assert v6[0] == {"address": "::", "port": 10320, "inode": "3333"}
     assert ipaddress.ip_address(v6[1]["address"]).ipv4_mapped == ipaddress.ip_address("10.0.0.11")
     assert v6[1]["port"] == 22
 
 
 def test_parse_meminfo_and_swaps():
-    mem = pf.parse_meminfo("MemTotal:        2048000 kB\nMemFree: 100 kB\nSwapTotal:       1048576 kB\n")
+    mem = parsers.parse_meminfo("MemTotal:        2048000 kB\nMemFree: 100 kB\nSwapTotal:       1048576 kB\n")
     assert mem == {"mem_total_mb": 2000, "swap_total_mb": 1024}
     swaps = "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1048572 0 -2\n/dev/vda2 partition 1 0 -3\n"
-    assert pf.parse_swaps(swaps) == ["/swapfile", "/dev/vda2"]
-    assert pf.parse_swaps("Filename\tType\tSize\tUsed\tPriority\n") == []
+    assert parsers.parse_swaps(swaps) == ["/swapfile", "/dev/vda2"]
+    assert parsers.parse_swaps("Filename\tType\tSize\tUsed\tPriority\n") == []
 
 
 def test_parse_proc_cgroups():
-    table = pf.parse_proc_cgroups(
+    table = parsers.parse_proc_cgroups(
         "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\nmemory\t4\t27\t0\nnet_cls\t0\t1\t1\n"
     )
     assert table == {"cpu": (1, True), "memory": (4, False), "net_cls": (0, True)}
@@ -450,23 +455,23 @@ fd000000000000000000000000000002 04 40 00 82     eth0
 
 
 def test_parse_addresses_and_networks():
-    assert pf.parse_fib_trie(FIB_TRIE) == ["127.0.0.1", "10.0.0.11"]
-    assert pf.parse_route(ROUTE) == ["10.0.0.0/24", "192.168.0.0/16"]
-    assert pf.parse_if_inet6(IF_INET6) == ["::1/128", "fe80::fc:ff:fe00:1/64", "fd00::2/64"]
+    assert parsers.parse_fib_trie(FIB_TRIE) == ["127.0.0.1", "10.0.0.11"]
+    assert parsers.parse_route(ROUTE) == ["10.0.0.0/24", "192.168.0.0/16"]
+    assert parsers.parse_if_inet6(IF_INET6) == ["::1/128", "fe80::fc:ff:fe00:1/64", "fd00::2/64"]
 
 
 def test_kernel_module_available():
     dep = "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko: kernel/net/bridge/bridge.ko\n"
-    assert pf.kernel_module_available("", dep, "overlay")
-    assert pf.kernel_module_available("kernel/net/bridge/br_netfilter.ko\n", "", "br_netfilter")
-    assert not pf.kernel_module_available("kernel/net/bridge/bridge.ko\n", "", "br_netfilter")
-    assert not pf.kernel_module_available("", "", "overlay")
+    assert parsers.kernel_module_available("", dep, "overlay")
+    assert parsers.kernel_module_available("kernel/net/bridge/br_netfilter.ko\n", "", "br_netfilter")
+    assert not parsers.kernel_module_available("kernel/net/bridge/bridge.ko\n", "", "br_netfilter")
+    assert not parsers.kernel_module_available("", "", "overlay")
 
 
 # -------------------------------------------------------- collect on a fake host
 
 
-class FakeHost(pf.HostView):
+class FakeHost(pf_host.HostView):
     """A HostView over a directory tree, with the non-file facts fixed."""
 
     def __init__(self, root, locks=None, cpus=2, clock="synchronized"):
@@ -522,7 +527,7 @@ def fake_root(tmp_path):
 
 
 def test_collect_and_run_on_a_healthy_fake_host(fake_root):
-    result = pf.run_preflight(FakeHost(fake_root), settings(node_ip="10.0.0.11", expected_hostname="cp1"))
+    result = report.run_preflight(FakeHost(fake_root), settings(node_ip="10.0.0.11", expected_hostname="cp1"))
     assert result["failures"] == [] and result["warnings"] == []
     facts = result["facts"]
     assert facts["os"]["supported"] and facts["os"]["tested"]
@@ -537,7 +542,7 @@ def test_collect_and_run_on_a_healthy_fake_host(fake_root):
     assert "10.0.0.11" in facts["addresses"] and "fd00::2" in facts["addresses"]
     assert facts["networks"] == ["10.0.0.0/24", "192.168.0.0/16", "fd00::/64"]
     assert facts["listening_ports"] == [2384, 6635]
-    assert set(result["checks"].values()) == {"ok"} and set(result["checks"]) == set(pf.NODE_CHECK_IDS)
+    assert set(result["checks"].values()) == {"ok"} and set(result["checks"]) == set(data.NODE_CHECK_IDS)
     assert result["node_name"] == "cp1" and result["roles"] == ["control_plane", "etcd", "worker"]
 
 
@@ -564,7 +569,7 @@ def test_collect_on_a_broken_fake_host(fake_root):
     (fake_root / "proc/300/fd").mkdir(parents=True)
     os.symlink("socket:[1111]", fake_root / "proc/300/fd/3")
     host = FakeHost(fake_root, cpus=1, clock="unsynchronized", locks={"/var/lib/dpkg/lock-frontend": 0})
-    result = pf.run_preflight(
+    result = report.run_preflight(
         host, settings(node_ip="10.9.9.9", extra_ports=[6635], roles=["control_plane"], cluster_name="prod")
     )
     failed = {item["id"] for item in result["failures"]}
@@ -600,7 +605,7 @@ def test_node_ip_given_as_a_name_is_resolved(fake_root):
         def resolve(self, name):
             return ["10.0.0.11"] if name == "cp1.lan" else []
 
-    result = pf.run_preflight(Resolving(fake_root), settings(node_ip="cp1.lan"))
+    result = report.run_preflight(Resolving(fake_root), settings(node_ip="cp1.lan"))
     assert [item["id"] for item in result["failures"]] == ["node_ip"]
     assert result["failures"][0]["fix"] == "set smcp_node_ip to 10.0.0.11"
 
@@ -620,7 +625,7 @@ HOLD_LOCK = (
 def test_lock_holder_sees_a_lock_held_by_another_process(tmp_path):
     lock = tmp_path / "lock-frontend"
     lock.write_text("")
-    view = pf.HostView()
+    view = pf_host.HostView()
     assert view.lock_holder(str(lock)) is None
     assert view.lock_holder(str(tmp_path / "absent")) is None
     holder = subprocess.Popen(
@@ -644,11 +649,11 @@ def test_lock_holder_sees_a_lock_held_by_another_process(tmp_path):
 
 
 def test_real_host_view_reads_this_machine():
-    view = pf.HostView()
+    view = pf_host.HostView()
     assert view.cpus() >= 1
     assert view.clock_state() in ("synchronized", "unsynchronized", "unknown")
     assert view.hostname()
-    facts = pf.collect(view, ["/"], [])
+    facts = pf_facts.collect(view, ["/"], [])
     assert facts["memory_mb"] > 0 and "/" in facts["disk"]
     assert fcntl.F_GETLK  # the lock test relies on it
 
@@ -675,7 +680,7 @@ FAILING = {
 
 
 def test_every_node_check_id_has_a_failure_scenario():
-    assert set(FAILING) == set(pf.NODE_CHECK_IDS)
+    assert set(FAILING) == set(data.NODE_CHECK_IDS)
 
 
 @pytest.mark.parametrize("check", sorted(FAILING))
@@ -683,10 +688,10 @@ def test_failure_path_and_warn_only_downgrade(check):
     facts = good_facts()
     FAILING[check](facts)
     failed = problems_of(facts)
-    assert {p.check for p in failed} == {check} and all(p.severity == pf.FAILURE for p in failed)
+    assert {p.check for p in failed} == {check} and all(p.severity == data.FAILURE for p in failed)
     assert all(p.message("n1").startswith(f"n1: [{check}] ") and "; fix: " in p.message() for p in failed)
     downgraded = problems_of(good_facts_with(FAILING[check]), warn_only=[check])
-    assert downgraded and all(p.severity == pf.WARNING for p in downgraded)
+    assert downgraded and all(p.severity == data.WARNING for p in downgraded)
 
 
 def good_facts_with(mutate) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.smcp.platform.plugins.module_utils import preflight_cluster as pc
-from ansible_collections.smcp.platform.plugins.module_utils.preflight import CLUSTER_CHECK_IDS
+from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import CLUSTER_CHECK_IDS
 
 GROUPS = {
     "etcd": ["cp1", "cp2", "cp3"],

@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.smcp.platform.plugins.module_utils import preflight as pf
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import checks, data
+from ansible_collections.smcp.platform.plugins.module_utils.preflight import problems as pf_problems
 from ansible_collections.smcp.platform.plugins.modules import node_preflight
 
 FACTS_OVERRIDE: dict = {}
@@ -33,8 +34,8 @@ def fake_run(view, settings):
         "existing": {},
     }
     facts.update(FACTS_OVERRIDE)
-    problems = pf.evaluate(facts, dict(settings, node_ip_addresses=[settings["node_ip"]]))
-    failures, warnings = pf.split(problems)
+    problems = checks.evaluate(facts, dict(settings, node_ip_addresses=[settings["node_ip"]]))
+    failures, warnings = pf_problems.split(problems)
     return {"facts": facts, "failures": [p.as_dict() for p in failures], "warnings": [p.as_dict() for p in warnings]}
 
 
@@ -98,7 +99,7 @@ def test_real_run_preflight_on_this_machine(capsys):
         node_preflight.main()
     result = json.loads(capsys.readouterr().out)
     assert result["changed"] is False
-    assert set(result["preflight"]["checks"]) == set(pf.NODE_CHECK_IDS)
+    assert set(result["preflight"]["checks"]) == set(data.NODE_CHECK_IDS)
 
 
 def test_documentation_is_yaml_and_matches_the_argument_spec():
