@@ -52,12 +52,32 @@ def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
         raise OSError(errno, f"prctl({option}) failed: {os.strerror(errno)}")
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def clear_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets (capset). A switch from root to another uid does this
+    by itself; a switch between two non-root uids (a service user with ambient capabilities) keeps them."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"capset failed: {os.strerror(errno)}")
+
+
 def drop_privileges(uid: int, gid: int) -> None:
     """Become uid:gid with no supplementary groups, no capabilities and no way to regain any."""
     if os.getuid() != uid or os.geteuid() != uid:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
+    clear_capabilities()
     try:
         _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:
