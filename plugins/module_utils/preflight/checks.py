@@ -230,10 +230,43 @@ def _check_cgroup(facts, settings, roles, sandbox):
     return problems
 
 
-def _kernel_feature(check, loaded, available, name, what_for):
-    if loaded:
+def _module_load_blocker(kernel, name, sandbox):
+    """Why host_prep could not load the available module ``name`` (found, fix), or None when it can."""
+    if sandbox:
+        return (
+            "sandbox host: host_prep loads no module into the machine's kernel",
+            "load it on the machine: modprobe %s (persist it in /etc/modules-load.d)" % name,
+        )
+    if kernel.get("modules_supported") is False:
+        return (
+            "a kernel without loadable module support (no /proc/modules)",
+            "boot a kernel with %s built in or loadable" % name,
+        )
+    if kernel.get("modules_disabled"):
+        return (
+            "module loading disabled (kernel.modules_disabled=1)",
+            "load %s at boot before loading is disabled (/etc/modules-load.d), then reboot" % name,
+        )
+    if kernel.get("modprobe") is False:
+        return ("no modprobe on the host", "install the kmod package (apt-get install kmod)")
+    return None
+
+
+def _kernel_feature(check, kernel, name, what_for, sandbox):
+    if kernel.get(name):
         return []
-    if available:
+    if kernel.get(name + "_module"):
+        blocker = _module_load_blocker(kernel, name, sandbox)
+        if blocker is not None:
+            return [
+                Problem(
+                    check,
+                    "kernel module %s is not loaded and cannot be loaded (%s)" % (name, what_for),
+                    found=blocker[0],
+                    need="%s loaded, built in, or loadable with modprobe" % name,
+                    fix=blocker[1],
+                )
+            ]
         return [
             Problem(
                 check,
@@ -256,21 +289,12 @@ def _kernel_feature(check, loaded, available, name, what_for):
 
 
 def _check_overlay(facts, settings, roles, sandbox):
-    k = facts.get("kernel", {})
-    return _kernel_feature(
-        "kernel_overlay", k.get("overlay"), k.get("overlay_module"), "overlay", "containerd's snapshotter"
-    )
+    return _kernel_feature("kernel_overlay", facts.get("kernel", {}), "overlay", "containerd's snapshotter", sandbox)
 
 
 def _check_br_netfilter(facts, settings, roles, sandbox):
     k = facts.get("kernel", {})
-    problems = _kernel_feature(
-        "kernel_br_netfilter",
-        k.get("br_netfilter"),
-        k.get("br_netfilter_module"),
-        "br_netfilter",
-        "bridged pod traffic",
-    )
+    problems = _kernel_feature("kernel_br_netfilter", k, "br_netfilter", "bridged pod traffic", sandbox)
     if k.get("br_netfilter") and k.get("bridge_nf_call_iptables") not in (None, "1"):
         problems.append(
             Problem(

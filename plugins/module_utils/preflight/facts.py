@@ -34,6 +34,10 @@ from ansible_collections.smcp.platform.plugins.module_utils.preflight.parsers im
 )
 
 
+# Where Debian's kmod installs modprobe (usrmerge or not).
+MODPROBE_PATHS = ("/usr/sbin/modprobe", "/sbin/modprobe", "/usr/bin/modprobe", "/bin/modprobe")
+
+
 def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
     # type: (HostView, object, object) -> dict
     """Read every fact the checks need, in one pass over /proc, /sys and /etc."""
@@ -83,6 +87,10 @@ def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
         "br_netfilter_module": kernel_module_available(builtin, dep, "br_netfilter"),
         "ip_forward": _strip(view.read("/proc/sys/net/ipv4/ip_forward")),
         "bridge_nf_call_iptables": _strip(view.read("/proc/sys/net/bridge/bridge-nf-call-iptables")),
+        # Whether host_prep's modprobe can load a module that is available but not loaded.
+        "modules_supported": view.exists("/proc/modules"),
+        "modules_disabled": _strip(view.read("/proc/sys/kernel/modules_disabled")) == "1",
+        "modprobe": any(view.exists(path) for path in MODPROBE_PATHS),
     }
 
     facts["time_sync"] = {

@@ -239,6 +239,36 @@ def test_br_netfilter_missing_fails_loadable_warns_and_sysctl_off_warns():
     assert "host_prep sets it" in only(problems_of(facts), "kernel_br_netfilter", data.WARNING).fix
 
 
+@pytest.mark.parametrize(
+    ("kernel", "sandbox", "found", "fix"),
+    [
+        ({"modules_supported": False}, False, "without loadable module support", "boot a kernel with br_netfilter"),
+        ({"modules_disabled": True}, False, "kernel.modules_disabled=1", "load br_netfilter at boot"),
+        ({"modprobe": False}, False, "no modprobe", "install the kmod package"),
+        ({}, True, "sandbox host", "load it on the machine: modprobe br_netfilter"),
+    ],
+)
+def test_a_module_that_cannot_be_loaded_fails_up_front(kernel, sandbox, found, fix):
+    """Available in /lib/modules but host_prep's modprobe could not load it: a failure naming module and fix."""
+    facts = good_facts()
+    facts["kernel"].update(br_netfilter=False, bridge_nf_call_iptables=None, **kernel)
+    problem = only(problems_of(facts, sandbox=sandbox), "kernel_br_netfilter")
+    assert "br_netfilter is not loaded and cannot be loaded" in problem.what
+    assert found in problem.found and fix in problem.fix
+    facts["kernel"].update(br_netfilter=True)  # loaded or built in: nothing to load, nothing to report
+    assert problems_of(facts, sandbox=sandbox) == []
+
+
+def test_collect_reads_whether_modules_can_be_loaded(fake_root):
+    kernel = report.run_preflight(FakeHost(fake_root), settings(node_ip="10.0.0.11"))["facts"]["kernel"]
+    assert (kernel["modules_supported"], kernel["modules_disabled"], kernel["modprobe"]) == (False, False, False)
+    write(fake_root, "/proc/modules", "overlay 151552 0 - Live 0x0\n")
+    write(fake_root, "/proc/sys/kernel/modules_disabled", "1\n")
+    write(fake_root, "/sbin/modprobe", "")
+    kernel = report.run_preflight(FakeHost(fake_root), settings(node_ip="10.0.0.11"))["facts"]["kernel"]
+    assert (kernel["modules_supported"], kernel["modules_disabled"], kernel["modprobe"]) == (True, True, True)
+
+
 def test_ip_forward_off_warns_unreadable_fails():
     facts = good_facts()
     facts["kernel"]["ip_forward"] = "0"
@@ -557,6 +587,8 @@ def test_collect_on_a_broken_fake_host(fake_root):
     (fake_root / "proc/sys/net/bridge/bridge-nf-call-iptables").unlink()
     (fake_root / "proc/sys/net/bridge").rmdir()
     write(fake_root, "/lib/modules/6.1.0-test/modules.dep", "kernel/net/bridge/br_netfilter.ko:\n")
+    write(fake_root, "/proc/modules", "bridge 311296 0 - Live 0x0\n")  # br_netfilter loadable: a warning
+    write(fake_root, "/usr/sbin/modprobe", "")
     write(fake_root, "/proc/sys/net/ipv4/ip_forward", "0\n")
     write(fake_root, "/proc/sys/kernel/hostname", "CP_1\n")
     write(fake_root, "/proc/200/comm", "kubelet\n")
