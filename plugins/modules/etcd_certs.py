@@ -16,11 +16,16 @@ description:
     when it is missing, unreadable, signed by another CA, within O(renew_days) of expiry, or when its
     SANs or common name changed.
   - O(state=installed) writes the given O(files) (PEM text) into O(dest); C(*.key) files get mode 0600,
-    the others 0644. Only files whose content differs are written.
+    the others O(mode) (default 0644). Only files whose content differs are written; owner, group, mode
+    and SELinux context are set on every file either way.
+  - Private keys (C(ca.key), C(*.key)) are always mode 0600, whatever O(mode) says. Files are written to a
+    temporary file in the same directory and moved into place, so no reader sees half a file.
   - Keys are ECDSA P-256. Key material is never part of the result unless O(return_content=true);
     run such tasks with C(no_log=true).
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - ansible.builtin.files
 requirements:
   - cryptography >= 3.4 on the host running O(state=issued)
 options:
@@ -39,8 +44,8 @@ options:
     default: etcd-ca
   ca_cert:
     description:
-      - PEM CA certificate supplied by the user (with O(ca_key)). Replaces a different stored CA,
-        which makes every certificate be issued again.
+      - PEM CA certificate supplied by the user (with O(ca_key), both or neither). Replaces a different
+        stored CA, which makes every certificate be issued again.
     type: str
   ca_key:
     description: PEM private key of O(ca_cert) (unencrypted).
@@ -97,10 +102,10 @@ options:
     type: bool
     default: false
   dest:
-    description: Directory the O(files) are written to (O(state=installed)); created with mode 0755.
+    description: Directory the O(files) are written to (required with O(state=installed)); created with mode 0755.
     type: path
   files:
-    description: File name to PEM text (O(state=installed)).
+    description: File name to PEM text (required with O(state=installed)).
     type: dict
   owner:
     description: Owner of the written files (O(state=installed)).
@@ -166,10 +171,10 @@ written:
 """
 
 import os  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
+from ansible_collections.smcp.platform.plugins.module_utils import _io  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils import etcd_pki as pki  # noqa: E402
 
 ARGUMENT_SPEC = dict(
@@ -203,6 +208,8 @@ ARGUMENT_SPEC = dict(
     owner=dict(type="str", default="root"),
     group=dict(type="str", default="root"),
 )
+REQUIRED_TOGETHER = [("ca_cert", "ca_key")]
+REQUIRED_IF = [("state", "installed", ("dest", "files"))]
 
 
 def _read(path):
@@ -213,22 +220,13 @@ def _read(path):
         return None
 
 
-def _write(module, path, content, mode, owner=None, group=None):
-    """Atomic write with the final mode set before the content lands (keys are never world-readable)."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(content)
-        if owner or group:
-            module.set_owner_if_different(tmp, owner, False)
-            module.set_group_if_different(tmp, group, False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write(module, path, content, default_mode, state):
+    """Write one PEM file through the shared writer; keys are 0600 whatever ``mode`` says."""
+    forced = 0o600 if path.endswith(".key") else None
+    args = _io.file_arguments(module, path, default_mode, mode=forced)
+    if state == "issued":  # owner and group are options of state=installed; the CA host keeps root
+        args["owner"] = args["group"] = None
+    return _io.write_file(module, content, args)
 
 
 def _specs(params):
@@ -250,10 +248,6 @@ def _specs(params):
 def issue_all(module):
     params = module.params
     result = dict(changed=False, issued=[], ca_created=False)
-    if bool(params["ca_cert"]) != bool(params["ca_key"]):
-        module.fail_json(
-            msg="ca_cert and ca_key must be given together (or neither, to let the module keep its own CA)"
-        )
     specs = _specs(params)
     ca_cert_path = os.path.join(params["pki_dir"], "ca.crt")
     ca_key_path = os.path.join(params["pki_dir"], "ca.key")
@@ -299,14 +293,14 @@ def issue_all(module):
 
     if write_ca:
         os.makedirs(params["pki_dir"], mode=0o755, exist_ok=True)
-        _write(module, ca_key_path, ca_key_pem, 0o600)
-        _write(module, ca_cert_path, ca_pem, 0o644)
+        _write(module, ca_key_path, ca_key_pem, 0o600, "issued")
+        _write(module, ca_cert_path, ca_pem, 0o644, "issued")
     if pending:
         os.makedirs(issued_dir, mode=0o700, exist_ok=True)
     for spec in pending:
         new = pki.issue(spec, ca_cert, ca_key, params["cert_days"])
-        _write(module, os.path.join(issued_dir, spec.name + ".key"), new.key_pem, 0o600)
-        _write(module, os.path.join(issued_dir, spec.name + ".crt"), new.cert_pem, 0o644)
+        _write(module, os.path.join(issued_dir, spec.name + ".key"), new.key_pem, 0o600, "issued")
+        _write(module, os.path.join(issued_dir, spec.name + ".crt"), new.cert_pem, 0o644, "issued")
         content[spec.name + ".crt"], content[spec.name + ".key"] = new.cert_pem, new.key_pem
     if params["return_content"]:
         result["content"] = content
@@ -315,32 +309,29 @@ def issue_all(module):
 
 def install(module):
     params = module.params
-    if not params["dest"] or params["files"] is None:
-        module.fail_json(msg="state=installed needs dest (a directory) and files (name: PEM text)")
     result = dict(changed=False, written=[])
     for name in sorted(params["files"]):
         if not name or "/" in name or name.startswith("."):
             module.fail_json(msg=f"files: {name!r} must be a plain file name")
+    for name in sorted(params["files"]):
         path = os.path.join(params["dest"], name)
         wanted = str(params["files"][name])
-        mode = 0o600 if name.endswith(".key") else 0o644
-        if _read(path) == wanted:
-            # Content matches; still enforce ownership and mode without rewriting.
-            if not module.check_mode:
-                changed = module.set_owner_if_different(path, params["owner"], False)
-                changed = module.set_group_if_different(path, params["group"], changed)
-                result["changed"] |= module.set_mode_if_different(path, mode, changed)
-            continue
-        result["changed"] = True
-        result["written"].append(name)
+        if _io.read_bytes(path) != wanted.encode("utf-8"):
+            result["written"].append(name)
         if not module.check_mode:
             os.makedirs(params["dest"], mode=0o755, exist_ok=True)
-            _write(module, path, wanted, mode, params["owner"], params["group"])
+        result["changed"] |= _write(module, path, wanted, 0o644, "installed")
     return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_together=REQUIRED_TOGETHER,
+        required_if=REQUIRED_IF,
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
     try:
         if module.params["state"] == "installed":
             result = install(module)

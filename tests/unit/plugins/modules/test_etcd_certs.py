@@ -101,3 +101,24 @@ def test_return_content_then_install(tmp_path, capsys):
 def test_duplicate_names_are_refused(tmp_path, capsys):
     result = run(capsys, pki_dir=str(tmp_path), members=members(), clients=[{"name": "et-1-peer", "common_name": "x"}])
     assert result["failed"] and "duplicate certificate names" in result["msg"]
+
+
+def test_pairs_are_declared_in_the_argument_spec(tmp_path, capsys):
+    ca = pki.new_ca("user-ca", 10)
+    half = run(capsys, pki_dir=str(tmp_path), members=members(), ca_cert=ca.cert_pem)
+    assert half["failed"] and "parameters are required together: ca_cert, ca_key" in half["msg"]
+    assert "PRIVATE KEY" not in json.dumps(half) and list(tmp_path.iterdir()) == []
+    bare = run(capsys, state="installed", files={"ca.crt": "x"})
+    assert bare["failed"] and "state is installed but all of the following are missing: dest" in bare["msg"]
+
+
+def test_install_mode_applies_to_certificates_and_never_to_keys(tmp_path, capsys):
+    files = {"ca.crt": "cert\n", "peer.key": "key\n", "../x": "y"}
+    refused = run(capsys, state="installed", dest=str(tmp_path / "m"), files=files, **OWNER)
+    assert refused["failed"] and "'../x' must be a plain file name" in refused["msg"]
+    assert not (tmp_path / "m").exists()  # every name checked before the first file is written
+    del files["../x"]
+    done = run(capsys, state="installed", dest=str(tmp_path / "m"), files=files, mode="0640", **OWNER)
+    assert done["changed"] and done["written"] == ["ca.crt", "peer.key"]
+    assert stat.S_IMODE((tmp_path / "m" / "ca.crt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "m" / "peer.key").stat().st_mode) == 0o600
