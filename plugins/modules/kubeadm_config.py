@@ -11,8 +11,9 @@ short_description: Render, validate and write a kubeadm v1beta4 configuration fi
 version_added: 0.1.0
 description:
   - Builds the kubeadm configuration of a node from a few inventory-level inputs, checks every
-    field before anything is written, and writes the file (mode 0600, directory 0700) only when
-    its content differs.
+    field before anything is written, and writes the file (mode 0600 unless O(mode) says otherwise,
+    directory 0700) only when its content differs, through a temporary file moved into place.
+    A join file holds the bootstrap token and the certificate key, so keep it 0600.
   - O(kind=init) writes InitConfiguration, ClusterConfiguration (external etcd),
     KubeletConfiguration (systemd cgroup driver) and KubeProxyConfiguration (iptables or nftables).
   - O(kind=join) writes a JoinConfiguration with token discovery pinned to the cluster CA, and a
@@ -22,6 +23,8 @@ description:
   - Bootstrap tokens and certificate keys never appear in the diff or the result.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - ansible.builtin.files
 options:
   path:
     description: File to write.
@@ -217,10 +220,10 @@ error:
 """
 
 import os  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.smcp.platform.plugins.module_utils import _io  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.kubeadm_config import (  # noqa: E402
     REDACTED,
     ConfigError,
@@ -271,21 +274,6 @@ def _read(path):
         return None
 
 
-def _write(path, text):
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubeadm-config.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _redacted_existing(text, params):
     """The existing file's text with the secrets of this run hidden (for the diff)."""
     if text is None:
@@ -308,23 +296,19 @@ def execute_module(module):
     for warning in warnings:
         module.warn(warning)
     existing = _read(path)
-    mode_ok = existing is None or (os.stat(path).st_mode & 0o777) == 0o600
-    changed = existing != text or not mode_ok
+    if existing != text and not module.check_mode:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    changed = _io.write_file(module, text, _io.file_arguments(module, path, 0o600))
     result = dict(changed=changed, path=path, kinds=[doc["kind"] for doc in render_documents(params)])
-    if changed and module._diff:
+    if existing != text and module._diff:
         result["diff"] = dict(
             before_header=path, after_header=path, before=_redacted_existing(existing, params), after=shown
         )
-    if changed and not module.check_mode:
-        if existing == text:
-            os.chmod(path, 0o600)
-        else:
-            _write(path, text)
     module.exit_json(**result)
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, add_file_common_args=True, supports_check_mode=True)
     execute_module(module)
 
 
