@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """Pod network logic of the cni role: MTU, pod CIDR checks, image mirroring, host CNI config.
 
-Pure stdlib, importable by modules and unit tests. Manifests are built in cni_render.py,
+Pure stdlib, importable by modules and unit tests. Manifests are built in cni_render/,
 validated in cni_schema.py and applied in cni_kube.py.
 """
 

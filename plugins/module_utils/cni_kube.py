@@ -13,7 +13,7 @@ import json
 import time
 
 from ansible_collections.smcp.platform.plugins.module_utils.cni import check_cidr_consistency
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render import PLURALS
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data import PLURALS
 from ansible_collections.smcp.platform.plugins.module_utils.cni_schema import object_name
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"

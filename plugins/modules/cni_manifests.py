@@ -160,7 +160,8 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni import (  # noqa
     compute_mtu,
     flannel_conflist,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render import check_sriov_nodes, render_all, workloads  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render.manifests import render_all, workloads  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render.sriov import check_sriov_nodes  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.cni_schema import load_schemas, validate  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.cni_versions import cni_release  # noqa: E402
 

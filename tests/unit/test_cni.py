@@ -11,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.smcp.platform.plugins.module_utils import cni, cni_render, cni_sriov, cni_versions
+from ansible_collections.smcp.platform.plugins.module_utils import cni, cni_sriov, cni_versions
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data import PLURALS
 from ansible_collections.smcp.platform.plugins.modules import cni_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,7 +344,7 @@ def test_render_is_deterministic():
     a = cni_manifests.build(params(sriov_pfs=PFS, sriov_networks=NETS, interface_mtus={"w1": 1500, "w2": 1500}))
     b = cni_manifests.build(params(sriov_pfs=PFS, sriov_networks=NETS, interface_mtus={"w2": 1500, "w1": 1500}))
     assert json.dumps(a["objects"], sort_keys=True) == json.dumps(b["objects"], sort_keys=True)
-    assert cni_render.PLURALS["NetworkAttachmentDefinition"] == "network-attachment-definitions"
+    assert PLURALS["NetworkAttachmentDefinition"] == "network-attachment-definitions"
 
 
 def test_sriov_vf_unit_writes_numvfs_through_sysfs(tmp_path):

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".venv" / "collections"))
 sys.path.insert(0, str(ROOT))
 
-from ansible_collections.smcp.platform.plugins.module_utils import cni_kube, cni_render, cni_versions  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils import cni_kube, cni_versions  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render import manifests as cni_render  # noqa: E402
 
 from tests.standins.kubeapi import KubeAPI  # noqa: E402
 

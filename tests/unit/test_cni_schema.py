@@ -15,7 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 
-from ansible_collections.smcp.platform.plugins.module_utils import cni_render, cni_schema, cni_versions
+from ansible_collections.smcp.platform.plugins.module_utils import cni_schema, cni_versions
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render.manifests import render_all
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "roles/cni/files/schemas"
@@ -37,7 +38,7 @@ def render(cni="calico", enc="vxlan", minor="1.35", sriov=True, registry=""):
         "sriov_nodes": PFS if sriov else {},
         "sriov_networks": NETS if sriov else [],
     }
-    return cni_render.render_all(cfg, cni_versions.CNI_BY_MINOR[minor])[0]
+    return render_all(cfg, cni_versions.CNI_BY_MINOR[minor])[0]
 
 
 def test_a_schema_per_supported_minor_and_nothing_else():
