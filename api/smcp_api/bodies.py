@@ -2,8 +2,9 @@
 
 `BodyGuardMiddleware` sees every HTTP request that carries a body, before any route does:
 
-1. under `/api/v1` it checks the bearer token first, with the routes' own check (`deps.bearer` and
-   `deps.get_current_token`), so a body sent without a valid token is never read, let alone parsed (401);
+1. under `/api/v1` it checks the bearer token first, with the routes' own check (the `authenticate` that
+   `main.py` passes: `deps.authenticate`; this module imports nothing of the routes' layer), so a body sent
+   without a valid token is never read, let alone parsed (401);
 2. a `Content-Length` over `max_body_bytes` is refused at once, and the bytes really received are counted
    while they stream in (a lying or absent `Content-Length`, chunked bodies): 413 naming the limit;
 3. JSON and YAML are parsed in a worker thread, never on the event loop. YAML (`Content-Type:
@@ -18,7 +19,7 @@ every listing answer 500 (pydantic refuses to serialise values nested deeper tha
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 import anyio
@@ -26,7 +27,6 @@ import yaml
 from fastapi import HTTPException
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 JSON_TYPES = (b"application/json", b"")
@@ -201,8 +201,16 @@ def check_json(body: bytes, max_depth: int) -> None:
 class BodyGuardMiddleware:
     """A pure ASGI middleware (see the module docstring); requests without a body pass untouched."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_body_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_body_depth: int,
+        *,
+        authenticate: Callable[[Scope], Awaitable[None]],
+    ) -> None:
         self.app = app
+        self.authenticate = authenticate  # raises HTTPException (401) for a missing or unknown token
         self.max_body_bytes = max_body_bytes
         self.max_body_depth = max_body_depth
         self._parsers: anyio.CapacityLimiter | None = None  # made on first use, inside the event loop
@@ -221,7 +229,7 @@ class BodyGuardMiddleware:
             return
         try:
             if scope["path"].startswith(AUTHENTICATED_PREFIX):
-                await _authenticate(scope)
+                await self.authenticate(scope)
             body = await self._read(length, receive)
             if body is None:  # the client went away
                 return
@@ -261,15 +269,6 @@ class BodyGuardMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-
-async def _authenticate(scope: Scope) -> None:
-    """The routes' own token check (raises their 401), run before the body is read."""
-    from smcp_api.api.deps import bearer, get_current_token  # here: deps -> schemas -> bodies (clip_depth)
-
-    request = Request(scope)
-    credentials = await bearer(request)
-    await run_in_threadpool(get_current_token, request.app.state.smcp, credentials)
 
 
 def _with_json_headers(scope: Scope, length: int) -> Scope:

@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 
+from smcp_api.jobstates import FINISHED
+
 JSON = dict[str, Any]
 DEFAULT_URL = "http://127.0.0.1:8780"
 API = "/api/v1"
 STREAM_READ_TIMEOUT = 60.0  # the API sends a keep-alive every 15 s; silence this long means a dead link
-FINISHED = frozenset({"successful", "failed", "canceled", "error"})
 
 
 class ApiError(Exception):

@@ -16,12 +16,13 @@ from pathlib import Path
 from types import ModuleType
 
 from smcp_api import paths
+from smcp_api.errors import Unavailable
 
 PACKAGE = "ansible_collections.smcp.platform.plugins.module_utils"
 _PARTS = ("ansible_collections", "smcp", "platform", "plugins", "module_utils")
 
 
-class CollectionNotFound(RuntimeError):
+class CollectionNotFound(Unavailable, RuntimeError):
     """The smcp.platform collection (with its plugins) is nowhere the API looks."""
 
 

@@ -1,6 +1,6 @@
 """Pinned SSH host keys in the store: accept the key a host offers now, record the key seen at first contact.
 
-No HTTP here: the routes map KeyNotOffered to 409 and hostkeys.ScanError to 502/504.
+No HTTP here: the errors are smcp_api.errors classes, mapped to HTTP in smcp_api.main.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from smcp_api import hostkeys
+from smcp_api.errors import Conflict, Unprocessable, Unreachable
 from smcp_api.models import Host
 
 
-class KeyNotOffered(Exception):
+class KeyNotOffered(Conflict):
     """The host does not offer a key with the fingerprint the operator asked to accept."""
 
     def __init__(self, host_name: str, wanted: str, offered: list[str]) -> None:
@@ -29,11 +30,17 @@ class KeyNotOffered(Exception):
 def accept_key(session: Session, host: Host, fingerprint: str, timeout: float = hostkeys.SCAN_TIMEOUT) -> Host:
     """Scan `host` now and pin exactly the scanned key(s) with `fingerprint`, replacing the old pin (commits).
 
-    Raises hostkeys.HostKeyError for a malformed fingerprint (before any connection), hostkeys.ScanError when
-    the host gives no key, KeyNotOffered when none of its keys matches (the pin is left as it was).
+    Raises Unprocessable for a malformed fingerprint (before any connection), Unreachable when the host gives
+    no key, KeyNotOffered (a Conflict) when none of its keys matches (the pin is left as it was).
     """
-    hostkeys.check_fingerprint(fingerprint)
-    offered = hostkeys.scan(host.address, host.ssh_port, timeout)
+    try:
+        hostkeys.check_fingerprint(fingerprint)
+    except hostkeys.HostKeyError as exc:
+        raise Unprocessable(f"fingerprint: {exc}") from exc
+    try:
+        offered = hostkeys.scan(host.address, host.ssh_port, timeout)
+    except hostkeys.ScanError as exc:
+        raise Unreachable(f"host {host.name}: {exc}", timeout=exc.timeout) from exc
     chosen = hostkeys.matching(offered, fingerprint)
     if not chosen:
         raise KeyNotOffered(host.name, fingerprint, hostkeys.fingerprints("\n".join(offered)))

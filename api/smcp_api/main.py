@@ -11,18 +11,17 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
 
 from smcp_api import __version__, versions
+from smcp_api.api.deps import authenticate
 from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
 from smcp_api.bodies import BodyGuardMiddleware
+from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
 from smcp_api.core.config import Settings, get_settings
-from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from smcp_api.errors import Conflict, DomainError, NotFound, Unavailable, Unprocessable, Unreachable
 from smcp_api.jobs.worker import Worker, recover_interrupted
-from smcp_api.models import Token
-from smcp_api.security import Vault, hash_token, load_or_create_key, new_token, write_private_file
-from smcp_api.services import Services
+from smcp_api.services import Services, build_services
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -42,22 +41,13 @@ Management API of **smcp**, the self-managed Kubernetes platform (Ansible collec
 
 def _bootstrap_admin(services: Services) -> str | None:
     """On first start (no token at all): create an admin token, print it once to stderr and a 0600 file."""
-    with session_scope(services.sessions) as session:
-        if session.scalar(select(func.count()).select_from(Token)):
-            return None
-        secret = new_token()
-        session.add(Token(name="bootstrap-admin", role="admin", token_hash=hash_token(secret)))
     path = services.settings.token_file()
-    write_private_file(path, secret + "\n")
-    sys.stderr.write(f"smcp-api: bootstrap admin token (shown once; also written to {path}, mode 0600):\n{secret}\n")
+    secret = ensure_admin_token(services.sessions, path)
+    if secret is not None:
+        sys.stderr.write(
+            f"smcp-api: bootstrap admin token (shown once; also written to {path}, mode 0600):\n{secret}\n"
+        )
     return secret
-
-
-def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url())
-    migrate(engine)
-    key = load_or_create_key(settings.secret_key, settings.data_dir / "secret.key")
-    return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), vault=Vault(key))
 
 
 def _number_for_string(field: str, value: float) -> str:
@@ -118,9 +108,27 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def collection_missing(_: Request, exc: Exception) -> JSONResponse:
-    """The versions table and upgrade planner come from the collection: without it, say where to put it."""
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Unprocessable: 422,
+    Unavailable: 503,  # e.g. CollectionNotFound: the versions table and the planner come from the collection
+}
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status of a domain error: the one place where services' errors become HTTP."""
+    if isinstance(exc, Unreachable):
+        return 504 if exc.timeout else 502
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool = True) -> FastAPI:
@@ -158,10 +166,13 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         ],
     )
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(CollectionNotFound, collection_missing)
+    app.add_exception_handler(DomainError, domain_error)
     # Token, size, depth and YAML checks before any route reads a body (bodies.py).
     app.add_middleware(
-        BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, max_body_depth=settings.max_body_depth
+        BodyGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_body_depth=settings.max_body_depth,
+        authenticate=authenticate,
     )
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)

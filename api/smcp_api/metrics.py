@@ -7,9 +7,9 @@ import threading
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from smcp_api.jobstates import STATES
 from smcp_api.models import Job
 
-JOB_STATUSES = ("pending", "running", "successful", "failed", "canceled", "error")
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
@@ -30,7 +30,7 @@ class Metrics:
             "# HELP smcp_jobs Jobs in the store by status.",
             "# TYPE smcp_jobs gauge",
         ]
-        lines += [f'smcp_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in JOB_STATUSES]
+        lines += [f'smcp_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in STATES]
         rows = session.execute(
             select(Job.operation, Job.started_at, Job.finished_at).where(
                 Job.started_at.is_not(None), Job.finished_at.is_not(None)

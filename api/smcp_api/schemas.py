@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_f
 
 from smcp_api import hostkeys, varpolicy, versions
 from smcp_api.bodies import StoredList, StoredMap
+from smcp_api.jobstates import JobStatus
 from smcp_api.netrules import address as _rule_address
 from smcp_api.netrules import cluster_networks, network
 from smcp_api.netrules import hostname as _rule_hostname
@@ -17,7 +18,6 @@ from smcp_api.operations import OPERATIONS as OPERATIONS
 
 Role = Literal["etcd", "control_plane", "workers"]
 RoleName = Literal["viewer", "operator", "admin"]
-JobStatus = Literal["pending", "running", "successful", "failed", "canceled", "error"]
 Operation = Literal[
     "preflight",
     "prepare_hosts",
@@ -30,7 +30,6 @@ Operation = Literal[
     "certs",
 ]
 READ_ONLY_OPERATIONS = frozenset({"preflight"})
-FINISHED = frozenset({"successful", "failed", "canceled", "error"})
 
 Name = Annotated[
     str,

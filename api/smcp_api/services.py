@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from smcp_api.core.config import Settings
+from smcp_api.db import make_engine, make_sessionmaker, migrate
 from smcp_api.jobs.isolation import JobIsolation
 from smcp_api.metrics import Metrics
-from smcp_api.security import Vault
+from smcp_api.security import Vault, load_or_create_key
 
-if TYPE_CHECKING:
-    from smcp_api.jobs.worker import Worker
+
+class JobQueue(Protocol):
+    """What the routes and the lifespan ask of the worker (smcp_api.jobs.worker.Worker; no import of it here,
+    so that the worker and the runner can depend on this module)."""
+
+    def notify(self) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 @dataclass
@@ -25,7 +34,7 @@ class Services:
     sessions: sessionmaker[Session]
     vault: Vault
     metrics: Metrics = field(default_factory=Metrics)
-    worker: Worker | None = None
+    worker: JobQueue | None = None
     bootstrap_token: str | None = None
     _isolation: JobIsolation | None = field(default=None, repr=False)
     _isolation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -38,3 +47,11 @@ class Services:
                     self.settings.jobs_dir, self.settings.workers, self.settings.job_user_prefix
                 )
             return self._isolation
+
+
+def build_services(settings: Settings) -> Services:
+    """The store migrated to the newest schema, the vault's key loaded (created on first use)."""
+    engine = make_engine(settings.database_url())
+    migrate(engine)
+    key = load_or_create_key(settings.secret_key, settings.data_dir / "secret.key")
+    return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), vault=Vault(key))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -13,9 +12,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
+from smcp_api.errors import Unprocessable
 from smcp_api.models import IdempotencyRecord, Token, utcnow
 from smcp_api.schemas import Error
 from smcp_api.security import hash_token, role_allows
@@ -70,6 +71,13 @@ def get_current_token(
 CurrentToken = Annotated[Token, Depends(get_current_token)]
 
 
+async def authenticate(scope: Scope) -> None:
+    """The routes' own token check (raises their 401) for BodyGuardMiddleware, before a body is read."""
+    request = Request(scope)
+    credentials = await bearer(request)
+    await run_in_threadpool(get_current_token, request.app.state.smcp, credentials)
+
+
 def require(role: str) -> Callable[[Token], Token]:
     def _guard(token: CurrentToken) -> Token:
         if not role_allows(token.role, role):
@@ -99,8 +107,7 @@ class Idempotency:
         if record is None:
             return None
         if record.request_hash != self.request_hash:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise Unprocessable(
                 f"Idempotency-Key '{self.key}' was already used with a different request; "
                 "use a new key for a new request",
             )
@@ -123,8 +130,7 @@ async def get_idempotency(request: Request) -> Idempotency | None:
     if key is None:
         return None
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Unprocessable(
             "header Idempotency-Key must be 1-255 printable characters; use e.g. a UUID",
         )
     body = await request.body()
@@ -133,23 +139,6 @@ async def get_idempotency(request: Request) -> Idempotency | None:
 
 
 IdempotencyDep = Annotated[Idempotency | None, Depends(get_idempotency)]
-
-
-@contextmanager
-def conflict_guard(session: Session, what: str) -> Iterator[None]:
-    """Flush/commit inside; a unique-constraint failure rolls back and becomes a 409 naming the clash and the fix."""
-    try:
-        yield
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{what} already exists; choose another name") from exc
-
-
-def not_found(kind: str, ident: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_404_NOT_FOUND, f"{kind} '{ident}' does not exist; list them with GET /api/v1/{kind}s"
-    )
 
 
 ERROR_DESCRIPTIONS = {

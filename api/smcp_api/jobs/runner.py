@@ -23,6 +23,7 @@ from smcp_api.db import session_scope
 from smcp_api.fsmodes import private_dir
 from smcp_api.jobs import inventory, isolation, sanitize
 from smcp_api.jobs.service import collection_dir, playbook_for, record_outcome
+from smcp_api.jobstates import CANCELED_ON_REQUEST, INTERRUPTED, TIMED_OUT
 from smcp_api.models import Host, Job, JobEvent, Lock, utcnow
 from smcp_api.security import write_private_file
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TASK_EVENTS = frozenset({"playbook_on_task_start"})
 RUNNER_WAKE_SECONDS = 0.2
-INTERRUPTED = "interrupted: the API service stopped while the job ran (events up to then are kept)"
 
 
 def _created(event: dict[str, Any]) -> datetime:
@@ -381,11 +381,11 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
         rc = result.rc
         status = {"successful": "successful", "failed": "failed", "canceled": "canceled"}.get(result.status, "error")
         if result.status == "timeout":
-            reason = "timed out"
+            reason = TIMED_OUT
         elif status == "canceled" and stopping is not None and stopping.is_set():
             status, reason = "failed", INTERRUPTED
         elif status == "canceled":
-            reason = "canceled on request"
+            reason = CANCELED_ON_REQUEST
         elif status == "failed":
             reason = f"ansible-playbook exited with rc {rc}"
     except Exception as exc:

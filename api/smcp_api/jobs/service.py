@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import InvalidToken
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smcp_api import collection, varpolicy, versions
 from smcp_api.core.config import Settings
+from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.models import Cluster, Credential, Host, Job, Lock, Token
 from smcp_api.schemas import OPERATIONS, READ_ONLY_OPERATIONS, JobCreate
 from smcp_api.security import Vault
@@ -32,10 +32,6 @@ def playbook_available(settings: Settings, operation: str) -> bool:
     return (collection_dir(settings) / "playbooks" / f"{OPERATIONS[operation]}.yml").is_file()
 
 
-def unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
-
-
 def lock_keys(job: Job, hosts: list[Host]) -> list[str]:
     if job.operation in READ_ONLY_OPERATIONS:
         return []
@@ -46,7 +42,8 @@ def lock_keys(job: Job, hosts: list[Host]) -> list[str]:
     return sorted(keys)
 
 
-def busy_error(session: Session, keys: list[str]) -> HTTPException | None:
+def busy_error(session: Session, keys: list[str]) -> Conflict | None:
+    """The conflict naming the job that holds one of `keys`, or None when none is held."""
     lock = session.scalar(select(Lock).where(Lock.key.in_(keys)).limit(1))
     if lock is None:
         return None
@@ -55,33 +52,32 @@ def busy_error(session: Session, keys: list[str]) -> HTTPException | None:
     record = session.get(Cluster, ident) if kind == "cluster" else session.get(Host, ident)
     label = f"{kind} '{record.name if record else ident}'"
     what = f"{holder.operation} job {holder.id} ({holder.status})" if holder else f"job {lock.job_id}"
-    return HTTPException(
-        status.HTTP_409_CONFLICT,
+    return Conflict(
         f"{label} is busy with {what}; wait for it to finish or cancel it (POST /api/v1/jobs/{lock.job_id}/cancel)",
     )
 
 
 def target_hosts(session: Session, body: JobCreate) -> tuple[Cluster | None, list[Host]]:
-    """The cluster and the hosts a job targets; 422 naming the field for any unknown or foreign id."""
+    """The cluster and the hosts a job targets; Unprocessable naming the field for any unknown or foreign id."""
     cluster = None
     if body.cluster_id:
         cluster = session.get(Cluster, body.cluster_id)
         if cluster is None:
-            raise unprocessable(
+            raise Unprocessable(
                 f"cluster_id: cluster '{body.cluster_id}' does not exist; use an id from GET /api/v1/clusters"
             )
     hosts: list[Host] = []
     for i, host_id in enumerate(body.host_ids or []):
         host = session.get(Host, host_id)
         if host is None:
-            raise unprocessable(f"host_ids[{i}]: host '{host_id}' does not exist; use an id from GET /api/v1/hosts")
+            raise Unprocessable(f"host_ids[{i}]: host '{host_id}' does not exist; use an id from GET /api/v1/hosts")
         if cluster and host.cluster_id != cluster.id and body.operation != "add_nodes":
-            raise unprocessable(
+            raise Unprocessable(
                 f"host_ids[{i}]: host '{host.name}' is not part of cluster '{cluster.name}'; "
                 "list only that cluster's hosts, or add it with operation add_nodes"
             )
         if cluster and body.operation == "add_nodes" and host.cluster_id not in (None, cluster.id):
-            raise unprocessable(
+            raise Unprocessable(
                 f"host_ids[{i}]: host '{host.name}' belongs to another cluster ({host.cluster_id}); "
                 "remove it there first (operation remove_node)"
             )
@@ -91,7 +87,7 @@ def target_hosts(session: Session, body: JobCreate) -> tuple[Cluster | None, lis
         extra = [h for h in hosts if h.cluster_id != cluster.id]
         hosts = members + extra
     if not hosts:
-        raise unprocessable("cluster_id: the cluster has no hosts; add hosts to it (operation add_nodes)")
+        raise Unprocessable("cluster_id: the cluster has no hosts; add hosts to it (operation add_nodes)")
     return cluster, hosts
 
 
@@ -100,13 +96,13 @@ def check_credentials(session: Session, vault: Vault, hosts: list[Host]) -> None
         cred = session.get(Credential, cred_id)
         users = ", ".join(sorted(h.name for h in hosts if h.credential_id == cred_id))
         if cred is None:
-            raise unprocessable(
+            raise Unprocessable(
                 f"host(s) {users}: credential '{cred_id}' no longer exists; PATCH the hosts with a valid credential_id"
             )
         try:
             vault.decrypt(cred.secret)
         except InvalidToken as exc:
-            raise unprocessable(
+            raise Unprocessable(
                 f"credential '{cred.name}' ({cred.id}, used by {users}) cannot be decrypted with the current secret "
                 "key; restore the SMCP_SECRET_KEY (or secret.key file) it was stored with, or create the credential "
                 "again (POST /api/v1/credentials) and PATCH the hosts to use it"
@@ -118,18 +114,18 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 def check_upgrade(cluster: Cluster, hosts: list[Host], extra_vars: dict[str, Any]) -> dict[str, Any]:
-    """The upgrade plan from the cluster's recorded version to extra_vars.smcp_kubernetes_version; 422 if refused."""
+    """The upgrade plan from the cluster's version to extra_vars.smcp_kubernetes_version; Unprocessable if refused."""
     field = "params.extra_vars.smcp_kubernetes_version"
     target = extra_vars.get("smcp_kubernetes_version")
     if not isinstance(target, str) or not target:
-        raise unprocessable(f"{field}: give the target version (e.g. {versions.supported_versions()[-1]})")
+        raise Unprocessable(f"{field}: give the target version (e.g. {versions.supported_versions()[-1]})")
     try:
         target = versions.exact(target)
     except ValueError as exc:
-        raise unprocessable(f"{field}: {exc}") from None
+        raise Unprocessable(f"{field}: {exc}") from None
     if target == cluster.kubernetes_version:
         newer = [v for v in versions.supported_versions() if _release(v) > _release(target)]
-        raise unprocessable(
+        raise Unprocessable(
             f"{field}: cluster '{cluster.name}' already runs Kubernetes {target}; there is nothing to do; "
             + (f"choose a newer release: {', '.join(newer)}" if newer else "it is the newest release in the table")
         )
@@ -146,13 +142,13 @@ def check_upgrade(cluster: Cluster, hosts: list[Host], extra_vars: dict[str, Any
             allow_multi_hop=bool(extra_vars.get("upgrade_allow_multi_hop", False)),
         )
     except up.PlanRefused as exc:
-        raise unprocessable(f"{field}: upgrade refused ({exc.rule}): {exc.message}") from None
+        raise Unprocessable(f"{field}: upgrade refused ({exc.rule}): {exc.message}") from None
     size = extra_vars.get("upgrade_batch_size")
     if size is not None:
         try:
             up.batch_size(max(1, len(kubelets) - len(cps)), size)
         except ValueError as exc:
-            raise unprocessable(f"params.extra_vars.upgrade_batch_size: {exc}") from None
+            raise Unprocessable(f"params.extra_vars.upgrade_batch_size: {exc}") from None
     return plan
 
 
@@ -164,7 +160,7 @@ def check_remove(cluster: Cluster, hosts: list[Host], host_ids: list[str]) -> No
         had = [h for h in hosts if h.cluster_id == cluster.id and role in (h.cluster_roles or [])]
         if had and not any(role in (h.cluster_roles or []) for h in staying):
             names = ", ".join(sorted(h.name for h in had))
-            raise unprocessable(
+            raise Unprocessable(
                 f"host_ids: removing them leaves cluster '{cluster.name}' without a {what} ({names}); "
                 f"add another {what} first (operation add_nodes), or wipe the whole cluster (operation reset)"
             )
@@ -178,7 +174,7 @@ def check_operation(body: JobCreate, cluster: Cluster | None, hosts: list[Host])
     elif body.operation == "remove_node" and cluster is not None:
         check_remove(cluster, hosts, list(body.host_ids or []))
     elif body.operation == "reset" and extra.get("reset_confirm") is not True:
-        raise unprocessable(
+        raise Unprocessable(
             "params.extra_vars.reset_confirm: a reset wipes Kubernetes from every targeted host; "
             "set reset_confirm: true to confirm"
         )
@@ -201,19 +197,19 @@ def record_outcome(session: Session, job: Job) -> None:
 
 
 def create_job(session: Session, settings: Settings, vault: Vault, token: Token, body: JobCreate) -> Job:
-    """Validate and record a pending job (caller commits). Raises HTTPException 409/422."""
+    """Validate and record a pending job (caller commits). Raises Conflict or Unprocessable."""
     if not playbook_available(settings, body.operation):
-        raise unprocessable(
+        raise Unprocessable(
             f"operation: operation {body.operation} is not available in this build (playbook "
             f"{playbook_for(body.operation)} is not in the collection at {collection_dir(settings)}; set "
             "SMCP_COLLECTIONS_PATH if it lives elsewhere); available: "
             + ", ".join(op for op in OPERATIONS if playbook_available(settings, op))
         )
     if body.params.limit and body.host_ids:
-        raise unprocessable("params.limit: give either host_ids or params.limit, not both")
+        raise Unprocessable("params.limit: give either host_ids or params.limit, not both")
     problems = varpolicy.problems("params.extra_vars", body.params.extra_vars, "job", collection_dir(settings))
     if problems:
-        raise unprocessable("; ".join(problems))
+        raise Unprocessable("; ".join(problems))
     cluster, hosts = target_hosts(session, body)
     check_operation(body, cluster, hosts)
     check_credentials(session, vault, hosts)
@@ -240,5 +236,5 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
                 session.add_all(Lock(key=k, job_id=job.id) for k in keys)
         except IntegrityError:
             err = busy_error(session, keys)
-            raise err or HTTPException(status.HTTP_409_CONFLICT, "target is busy; retry shortly") from None
+            raise err or Conflict("target is busy; retry shortly") from None
     return job

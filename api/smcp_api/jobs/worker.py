@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select, update
 
 from smcp_api.db import session_scope
-from smcp_api.jobs.runner import INTERRUPTED, run_job
+from smcp_api.jobs.runner import run_job
+from smcp_api.jobstates import INTERRUPTED
 from smcp_api.models import Job, Lock, utcnow
 
 if TYPE_CHECKING:

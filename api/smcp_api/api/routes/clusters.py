@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from smcp_api import varpolicy
-from smcp_api.api.deps import (
-    IdempotencyDep,
-    Operator,
-    ServicesDep,
-    SessionDep,
-    Viewer,
-    conflict_guard,
-    errors,
-    not_found,
-)
+from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.writes import create_once
+from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.jobs.service import collection_dir
+from smcp_api.jobstates import FINISHED
 from smcp_api.models import Cluster, Host, Job
-from smcp_api.schemas import FINISHED, ClusterCreate, ClusterHost, ClusterOut
+from smcp_api.schemas import ClusterCreate, ClusterHost, ClusterOut
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
 
@@ -41,8 +36,33 @@ def cluster_out(session: SessionDep, cluster: Cluster) -> ClusterOut:
     )
 
 
-def _unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+def _free_hosts(session: Session, body: ClusterCreate) -> list[Host]:
+    """The hosts of a new cluster: each known, free, and outside the pod and service networks."""
+    nets = {"pod_cidr": ipaddress.ip_network(body.pod_cidr), "service_cidr": ipaddress.ip_network(body.service_cidr)}
+    hosts: list[Host] = []
+    for i, spec in enumerate(body.hosts):
+        host = session.get(Host, spec.host_id)
+        if host is None:
+            raise Unprocessable(
+                f"hosts[{i}].host_id: host '{spec.host_id}' does not exist; register it (POST /api/v1/hosts) first"
+            )
+        if host.cluster_id is not None:
+            raise Conflict(
+                f"hosts[{i}].host_id: host '{host.name}' already belongs to cluster {host.cluster_id}; "
+                "pick a free host or remove it from that cluster",
+            )
+        try:
+            addr = ipaddress.ip_address(host.address)
+        except ValueError:
+            addr = None
+        for field, net in nets.items():
+            if addr is not None and addr.version == net.version and addr in net:
+                raise Unprocessable(
+                    f"{field}: {net} contains the address {addr} of host '{host.name}'; choose a network that "
+                    "does not overlap the node network"
+                )
+        hosts.append(host)
+    return hosts
 
 
 @router.post(
@@ -58,48 +78,23 @@ def _unprocessable(message: str) -> HTTPException:
 def create_cluster(
     body: ClusterCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if idem and (replay := idem.replay(session, token)):
-        return replay
-    problems = varpolicy.problems("options", body.options, "cluster", collection_dir(services.settings))
-    if problems:
-        raise _unprocessable("; ".join(problems))
-    nets = {"pod_cidr": ipaddress.ip_network(body.pod_cidr), "service_cidr": ipaddress.ip_network(body.service_cidr)}
     hosts: list[Host] = []
-    for i, spec in enumerate(body.hosts):
-        host = session.get(Host, spec.host_id)
-        if host is None:
-            raise _unprocessable(
-                f"hosts[{i}].host_id: host '{spec.host_id}' does not exist; register it (POST /api/v1/hosts) first"
-            )
-        if host.cluster_id is not None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"hosts[{i}].host_id: host '{host.name}' already belongs to cluster {host.cluster_id}; "
-                "pick a free host or remove it from that cluster",
-            )
-        try:
-            addr = ipaddress.ip_address(host.address)
-        except ValueError:
-            addr = None
-        for field, net in nets.items():
-            if addr is not None and addr.version == net.version and addr in net:
-                raise _unprocessable(
-                    f"{field}: {net} contains the address {addr} of host '{host.name}'; choose a network that "
-                    "does not overlap the node network"
-                )
-        hosts.append(host)
-    cluster = Cluster(**body.model_dump(exclude={"hosts"}))
-    with conflict_guard(session, f"a cluster named '{body.name}'"):
-        session.add(cluster)
-        session.flush()
+
+    def build() -> Cluster:
+        problems = varpolicy.problems("options", body.options, "cluster", collection_dir(services.settings))
+        if problems:
+            raise Unprocessable("; ".join(problems))
+        hosts.extend(_free_hosts(session, body))
+        return Cluster(**body.model_dump(exclude={"hosts"}))
+
+    def respond(cluster: Cluster) -> ClusterOut:
         for host, spec in zip(hosts, body.hosts, strict=True):
             host.cluster_id = cluster.id
             host.cluster_roles = list(spec.roles)
         session.flush()
-        out = cluster_out(session, cluster)
-        if idem:
-            idem.save(session, token, 201, out)
-    return out
+        return cluster_out(session, cluster)
+
+    return create_once(session, token, idem, what=f"a cluster named '{body.name}'", build=build, respond=respond)
 
 
 @router.get("", response_model=list[ClusterOut], summary="List clusters", responses=errors())
@@ -113,7 +108,7 @@ def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
     """One cluster spec with its hosts and their roles."""
     cluster = session.get(Cluster, cluster_id)
     if cluster is None:
-        raise not_found("cluster", cluster_id)
+        raise NotFound("cluster", cluster_id)
     return cluster_out(session, cluster)
 
 
@@ -128,11 +123,10 @@ def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
 def delete_cluster(cluster_id: str, _: Operator, session: SessionDep) -> Response:
     cluster = session.get(Cluster, cluster_id)
     if cluster is None:
-        raise not_found("cluster", cluster_id)
+        raise NotFound("cluster", cluster_id)
     job = session.scalar(select(Job).where(Job.cluster_id == cluster_id, Job.status.not_in(FINISHED)).limit(1))
     if job is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             f"cluster '{cluster.name}' has {job.operation} job {job.id} ({job.status}); wait for it or cancel it "
             f"(POST /api/v1/jobs/{job.id}/cancel)",
         )

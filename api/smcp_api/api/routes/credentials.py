@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from smcp_api.api.deps import (
-    Admin,
-    IdempotencyDep,
-    Operator,
-    ServicesDep,
-    SessionDep,
-    Viewer,
-    conflict_guard,
-    errors,
-    not_found,
-)
+from smcp_api.api.deps import Admin, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.writes import create_once
+from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.models import Credential, Host
 from smcp_api.schemas import CredentialCreate, CredentialOut
 from smcp_api.security import PrivateKeyError, ssh_key_fingerprint
@@ -35,26 +27,28 @@ router = APIRouter(prefix="/credentials", tags=["credentials"])
 def create_credential(
     body: CredentialCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if idem and (replay := idem.replay(session, token)):
-        return replay
-    try:
-        fingerprint = ssh_key_fingerprint(body.private_key)
-    except PrivateKeyError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"private_key: {exc}") from None
-    cred = Credential(
-        name=body.name,
-        kind=body.kind,
-        username=body.username,
-        fingerprint=fingerprint,
-        secret=services.vault.encrypt(body.private_key),
+
+    def build() -> Credential:
+        try:
+            fingerprint = ssh_key_fingerprint(body.private_key)
+        except PrivateKeyError as exc:
+            raise Unprocessable(f"private_key: {exc}") from None
+        return Credential(
+            name=body.name,
+            kind=body.kind,
+            username=body.username,
+            fingerprint=fingerprint,
+            secret=services.vault.encrypt(body.private_key),
+        )
+
+    return create_once(
+        session,
+        token,
+        idem,
+        what=f"a credential named '{body.name}'",
+        build=build,
+        respond=lambda cred: CredentialOut.model_validate(cred, from_attributes=True),
     )
-    with conflict_guard(session, f"a credential named '{body.name}'"):
-        session.add(cred)
-        session.flush()
-        out = CredentialOut.model_validate(cred, from_attributes=True)
-        if idem:
-            idem.save(session, token, 201, out)
-    return out
 
 
 @router.get("", response_model=list[CredentialOut], summary="List credentials", responses=errors())
@@ -73,7 +67,7 @@ def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Creden
     """One credential: name, kind, username and fingerprint (never the key)."""
     cred = session.get(Credential, credential_id)
     if cred is None:
-        raise not_found("credential", credential_id)
+        raise NotFound("credential", credential_id)
     return cred
 
 
@@ -87,11 +81,10 @@ def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Creden
 def delete_credential(credential_id: str, _: Admin, session: SessionDep) -> Response:
     cred = session.get(Credential, credential_id)
     if cred is None:
-        raise not_found("credential", credential_id)
+        raise NotFound("credential", credential_id)
     users = list(session.scalars(select(Host.name).where(Host.credential_id == credential_id).limit(5)))
     if users:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             f"credential '{cred.name}' is used by host(s) {', '.join(users)}; PATCH or delete those hosts first",
         )
     session.delete(cred)

@@ -4,35 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from smcp_api import varpolicy
-from smcp_api.api.deps import (
-    IdempotencyDep,
-    Operator,
-    ServicesDep,
-    SessionDep,
-    Viewer,
-    conflict_guard,
-    errors,
-    not_found,
-)
-from smcp_api.api.routes.jobs import job_out, submit
-from smcp_api.hostkey_service import KeyNotOffered, accept_key
-from smcp_api.hostkeys import HostKeyError, ScanError, normalise
+from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.writes import create_once, submit_job
+from smcp_api.errors import Conflict, NotFound, Unprocessable
+from smcp_api.hostkey_service import accept_key
+from smcp_api.hostkeys import HostKeyError, normalise
 from smcp_api.jobs.service import collection_dir
+from smcp_api.jobstates import FINISHED
 from smcp_api.models import Credential, Host, Job, Lock
 from smcp_api.netrules import address_key
-from smcp_api.schemas import FINISHED, Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
+from smcp_api.schemas import Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 
 
 def _credential_exists(session: SessionDep, credential_id: str) -> None:
     if session.get(Credential, credential_id) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Unprocessable(
             f"credential_id: credential '{credential_id}' does not exist; create one (POST /api/v1/credentials) "
             "or use an id from GET /api/v1/credentials",
         )
@@ -45,19 +37,19 @@ def _pin(known_hosts: str | None, address: str, port: int) -> str | None:
     try:
         return normalise(known_hosts, address, port)
     except HostKeyError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"known_hosts: {exc}") from exc
+        raise Unprocessable(f"known_hosts: {exc}") from exc
 
 
 def _check_vars(services: ServicesDep, values: dict[str, Any]) -> None:
     """The variable policy (smcp_api.varpolicy) against the roles' argument specs, before anything is stored."""
     if problems := varpolicy.problems("vars", values, "host", collection_dir(services.settings)):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
+        raise Unprocessable("; ".join(problems))
 
 
 def _get(session: SessionDep, host_id: str) -> Host:
     host = session.get(Host, host_id)
     if host is None:
-        raise not_found("host", host_id)
+        raise NotFound("host", host_id)
     return host
 
 
@@ -66,8 +58,7 @@ def _address_free(session: SessionDep, address: str, port: int, host_id: str | N
     key = address_key(address)
     for other in session.scalars(select(Host).where(Host.ssh_port == port, Host.id != (host_id or ""))):
         if address_key(other.address) == key:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
+            raise Conflict(
                 f"address: {address} (SSH port {port}) is already host '{other.name}' ({other.id}); give each host "
                 f"its own address (or its own ssh_port, behind one NAT or tunnel), or change or delete host "
                 f"'{other.name}' first",
@@ -87,19 +78,21 @@ def _address_free(session: SessionDep, address: str, port: int, host_id: str | N
 def create_host(
     body: HostCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if idem and (replay := idem.replay(session, token)):
-        return replay
-    _check_vars(services, body.vars)
-    _credential_exists(session, body.credential_id)
-    _address_free(session, body.address, body.ssh_port)
-    host = Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
-    with conflict_guard(session, f"a host named '{body.name}'"):
-        session.add(host)
-        session.flush()
-        out = HostOut.model_validate(host, from_attributes=True)
-        if idem:
-            idem.save(session, token, 201, out)
-    return out
+
+    def build() -> Host:
+        _check_vars(services, body.vars)
+        _credential_exists(session, body.credential_id)
+        _address_free(session, body.address, body.ssh_port)
+        return Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
+
+    return create_once(
+        session,
+        token,
+        idem,
+        what=f"a host named '{body.name}'",
+        build=build,
+        respond=lambda host: HostOut.model_validate(host, from_attributes=True),
+    )
 
 
 @router.get("", response_model=list[HostOut], summary="List hosts", responses=errors())
@@ -129,7 +122,7 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
     changes = body.model_dump(exclude_unset=True)
     for field in ("address", "ssh_user", "ssh_port", "labels", "credential_id", "roles", "vars"):
         if field in changes and changes[field] is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: null is not allowed; omit the field")
+            raise Unprocessable(f"{field}: null is not allowed; omit the field")
     if "vars" in changes:
         _check_vars(services, changes["vars"])
     if "credential_id" in changes:
@@ -138,9 +131,7 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
         _address_free(session, changes.get("address", host.address), changes.get("ssh_port", host.ssh_port), host.id)
     lock = session.scalar(select(Lock).where(Lock.key == f"host:{host.id}"))
     if lock is not None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"host '{host.name}' is busy with job {lock.job_id}; wait for it or cancel it"
-        )
+        raise Conflict(f"host '{host.name}' is busy with job {lock.job_id}; wait for it or cancel it")
     if changes.keys() & {"known_hosts", "address", "ssh_port"}:  # the pin names the host by address and port
         changes["known_hosts"] = _pin(
             changes.get("known_hosts", host.known_hosts),
@@ -163,8 +154,7 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
 def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
     host = _get(session, host_id)
     if host.cluster_id:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             f"host '{host.name}' belongs to cluster {host.cluster_id}; remove it there first (operation remove_node)",
         )
     active = [
@@ -173,8 +163,7 @@ def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
         if host.id in (j.host_ids or [])
     ]
     if active:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             f"host '{host.name}' is used by job {active[0].id} ({active[0].status}); wait for it or cancel it",
         )
     session.delete(host)
@@ -195,7 +184,7 @@ def check_host(
     host_id: str, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
     _get(session, host_id)
-    return submit(JobCreate(operation="preflight", host_ids=[host_id]), token, services, session, idem)
+    return submit_job(JobCreate(operation="preflight", host_ids=[host_id]), token, services, session, idem)
 
 
 @router.post(
@@ -213,14 +202,4 @@ def check_host(
     },
 )
 def accept_host_key(host_id: str, body: HostKeyAccept, _: Operator, session: SessionDep) -> Host:
-    host = _get(session, host_id)
-    try:
-        return accept_key(session, host, body.fingerprint)
-    except KeyNotOffered as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except ScanError as exc:
-        code = status.HTTP_504_GATEWAY_TIMEOUT if exc.timeout else status.HTTP_502_BAD_GATEWAY
-        raise HTTPException(code, f"host {host.name}: {exc}") from exc
-
-
-__all__ = ["job_out", "router"]
+    return accept_key(session, _get(session, host_id), body.fingerprint)

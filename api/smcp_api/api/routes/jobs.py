@@ -6,61 +6,25 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors, not_found
+from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.writes import job_out, submit_job
+from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.jobs.runner import finish
-from smcp_api.jobs.service import create_job
-from smcp_api.models import Job, JobEvent, Token
-from smcp_api.schemas import FINISHED, Counters, EventOut, JobCreate, JobOut, JobStatus
+from smcp_api.jobstates import CANCELED_BEFORE_START, FINISHED, JobStatus
+from smcp_api.models import Job, JobEvent
+from smcp_api.schemas import EventOut, JobCreate, JobOut
 from smcp_api.services import Services
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 HEARTBEAT_SECONDS = 15.0
-
-
-def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        operation=job.operation,
-        status=job.status,  # type: ignore[arg-type]
-        status_reason=job.status_reason,
-        cluster_id=job.cluster_id,
-        host_ids=job.host_ids,
-        params=job.params,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        rc=job.rc,
-        host_summary=job.host_summary or {},  # type: ignore[arg-type]
-        counters=Counters(events=job.event_count, tasks=job.task_count),
-    )
-
-
-def submit(body: JobCreate, token: Token, services: Services, session: SessionDep, idem: Any) -> object:
-    if idem and (replay := idem.replay(session, token)):
-        return replay
-    job = create_job(session, services.settings, services.vault, token, body)
-    out = job_out(job)
-    if idem:
-        idem.save(session, token, 202, out)
-    try:
-        session.commit()
-    except IntegrityError:  # the same Idempotency-Key raced in from another request: answer as it did
-        session.rollback()
-        if idem and (replay := idem.replay(session, token)):
-            return replay
-        raise
-    if services.worker is not None:
-        services.worker.notify()
-    return JSONResponse(jsonable_encoder(out), status_code=202)
 
 
 @router.post(
@@ -78,7 +42,7 @@ def submit(body: JobCreate, token: Token, services: Services, session: SessionDe
 def post_job(
     body: JobCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    return submit(body, token, services, session, idem)
+    return submit_job(body, token, services, session, idem)
 
 
 @router.get("", response_model=list[JobOut], summary="List jobs", description="Newest first.", responses=errors())
@@ -100,7 +64,7 @@ def list_jobs(
 def _get(session: SessionDep, job_id: str) -> Job:
     job = session.get(Job, job_id)
     if job is None:
-        raise not_found("job", job_id)
+        raise NotFound("job", job_id)
     return job
 
 
@@ -195,14 +159,13 @@ async def stream_events(
     cursor = after or 0
     if last_event_id:
         if not last_event_id.isdigit() or len(last_event_id) > 10:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise Unprocessable(
                 f"Last-Event-ID: '{last_event_id}' is not an event counter; send the last `id:` you received",
             )
         cursor = int(last_event_id)
     job, _events = await run_in_threadpool(_poll, services, job_id, cursor, 1)
     if job is None:
-        raise not_found("job", job_id)
+        raise NotFound("job", job_id)
     poll = services.settings.sse_poll_interval
 
     async def events() -> AsyncIterator[str]:
@@ -248,9 +211,7 @@ async def stream_events(
 def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: SessionDep) -> object:
     job = _get(session, job_id)
     if job.status in FINISHED:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"job {job.id} already finished ({job.status}); nothing to cancel"
-        )
+        raise Conflict(f"job {job.id} already finished ({job.status}); nothing to cancel")
     pending = session.execute(
         update(Job).where(Job.id == job_id, Job.status == "pending").values(cancel_requested=True, status="canceled")
     ).rowcount  # type: ignore[attr-defined]
@@ -258,7 +219,7 @@ def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: Session
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     session.commit()
     if pending:
-        finish(services, job_id, "canceled", "canceled before it started", None)
+        finish(services, job_id, "canceled", CANCELED_BEFORE_START, None)
     elif services.worker is not None:
         services.worker.cancel(job_id)
     session.refresh(job)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
 
-from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, conflict_guard, errors, not_found
+from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, errors
+from smcp_api.api.writes import create_once
+from smcp_api.errors import Conflict, NotFound
 from smcp_api.models import Token
 from smcp_api.schemas import TokenCreate, TokenCreated, TokenOut
 from smcp_api.security import hash_token, new_token
@@ -23,17 +25,18 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
     responses=errors(409, 422),
 )
 def create_token(body: TokenCreate, admin: Admin, session: SessionDep, idem: IdempotencyDep) -> object:
-    if idem and (replay := idem.replay(session, admin)):
-        return replay
     secret = new_token()
-    token = Token(name=body.name, role=body.role, token_hash=hash_token(secret))
-    with conflict_guard(session, f"a token named '{body.name}'"):
-        session.add(token)
-        session.flush()
-        out = TokenCreated(**TokenOut.model_validate(token, from_attributes=True).model_dump(), token=secret)
-        if idem:
-            idem.save(session, admin, 201, {**jsonable_encoder(out), "token": None})
-    return out
+    return create_once(
+        session,
+        admin,
+        idem,
+        what=f"a token named '{body.name}'",
+        build=lambda: Token(name=body.name, role=body.role, token_hash=hash_token(secret)),
+        respond=lambda token: TokenCreated(
+            **TokenOut.model_validate(token, from_attributes=True).model_dump(), token=secret
+        ),
+        replayed=lambda out: {**jsonable_encoder(out), "token": None},  # the secret is shown once
+    )
 
 
 @router.get("", response_model=list[TokenOut], summary="List tokens", responses=errors())
@@ -52,13 +55,11 @@ def list_tokens(_: Admin, session: SessionDep) -> list[Token]:
 def delete_token(token_id: str, _: Admin, session: SessionDep) -> Response:
     token = session.get(Token, token_id)
     if token is None:
-        raise not_found("token", token_id)
+        raise NotFound("token", token_id)
     if token.role == "admin":
         admins = session.scalar(select(func.count()).select_from(Token).where(Token.role == "admin"))
         if admins == 1:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"token '{token.name}' is the last admin token; create another admin first"
-            )
+            raise Conflict(f"token '{token.name}' is the last admin token; create another admin first")
     session.delete(token)
     session.commit()
     return Response(status_code=204)

@@ -1,0 +1,107 @@
+"""How routes write: create one record once per Idempotency-Key, submit a job (202).
+
+Shared by the route modules (no route module imports another); HTTP only in the answers they build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smcp_api.api.deps import Idempotency
+from smcp_api.errors import Conflict
+from smcp_api.jobs.service import create_job
+from smcp_api.models import Job, Token
+from smcp_api.schemas import Counters, JobCreate, JobOut
+from smcp_api.services import Services
+
+Row = TypeVar("Row")
+Out = TypeVar("Out", bound=BaseModel)
+
+
+@contextmanager
+def conflict_guard(session: Session, what: str) -> Iterator[None]:
+    """Flush/commit inside; a unique-constraint failure rolls back and becomes a Conflict naming the clash."""
+    try:
+        yield
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"{what} already exists; choose another name") from exc
+
+
+def create_once(
+    session: Session,
+    token: Token,
+    idem: Idempotency | None,
+    *,
+    what: str,
+    build: Callable[[], Row],
+    respond: Callable[[Row], Out],
+    replayed: Callable[[Out], Any] | None = None,
+) -> Out | JSONResponse:
+    """A POST that creates one row (201), answered once per Idempotency-Key.
+
+    A repeated key replays the first answer before anything else runs. Otherwise `build()` checks the request
+    (raising domain errors, nothing stored) and returns the new row; the row is added and flushed (it has its
+    id); `respond(row)` gives the answer (it may write more rows in the same transaction); `replayed(answer)` is
+    what a later replay of the key answers (default: the answer itself; e.g. without a secret shown once). One
+    commit; a unique-constraint clash is a Conflict naming `what` ("a host named 'x'").
+    """
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    row = build()
+    with conflict_guard(session, what):
+        session.add(row)
+        session.flush()
+        out = respond(row)
+        if idem:
+            idem.save(session, token, 201, replayed(out) if replayed else out)
+    return out
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        operation=job.operation,
+        status=job.status,  # type: ignore[arg-type]
+        status_reason=job.status_reason,
+        cluster_id=job.cluster_id,
+        host_ids=job.host_ids,
+        params=job.params,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        rc=job.rc,
+        host_summary=job.host_summary or {},  # type: ignore[arg-type]
+        counters=Counters(events=job.event_count, tasks=job.task_count),
+    )
+
+
+def submit_job(
+    body: JobCreate, token: Token, services: Services, session: Session, idem: Idempotency | None
+) -> JSONResponse:
+    """Record a pending job (202 with it), once per Idempotency-Key, and wake the worker."""
+    if idem and (replay := idem.replay(session, token)):
+        return replay
+    job = create_job(session, services.settings, services.vault, token, body)
+    out = job_out(job)
+    if idem:
+        idem.save(session, token, 202, out)
+    try:
+        session.commit()
+    except IntegrityError:  # the same Idempotency-Key raced in from another request: answer as it did
+        session.rollback()
+        if idem and (replay := idem.replay(session, token)):
+            return replay
+        raise
+    if services.worker is not None:
+        services.worker.notify()
+    return JSONResponse(jsonable_encoder(out), status_code=202)
