@@ -31,7 +31,7 @@ OPERATIONS = [op for op in ("preflight", "prepare_hosts") if (REPO / "playbooks"
 def sandbox():
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.fail("the sandbox tests need root and podman (run `make setup`)")
-    from smcp_api.sandbox import core
+    from smcp_api import sandbox as core
 
     info = core.up(SANDBOX, 2)
     try:

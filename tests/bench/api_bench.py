@@ -174,7 +174,7 @@ def ingest_rate(db_url: str, events: int = 20000) -> dict[str, float]:
 
 
 def overhead(runs: int) -> dict[str, Any]:
-    from smcp_api.sandbox import core
+    from smcp_api import sandbox as core
 
     info = core.up(SANDBOX, 2)
     try:

@@ -24,6 +24,8 @@ CONTAINER_PREFIX = "smcp-sb-"
 NETWORK_PREFIX = "smcp-sb-"
 SSH_USER = "smcp"
 APT_CACHE_PORT = 3142
+# podman label on every container and network of a sandbox (value: the sandbox name)
+LABEL = "smcp.sandbox"
 GROUPS = ("etcd", "control_plane", "workers")
 
 
