@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import IO, Callable, Optional
 
 Opener = Callable[[str, float], IO[bytes]]
+TempFile = Callable[[str], "tuple[int, str]"]  # dest -> (descriptor, name) of a new file next to it
+Place = Callable[[str, str], None]  # (verified temporary file, dest): move it into place
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
@@ -105,23 +107,30 @@ def fetch(
     sha256: str,
     *,
     manifest_sha256: Optional[str] = None,
-    mode: int = 0o644,
+    mode: Optional[int] = 0o644,
     timeout: float = 60.0,
     check_mode: bool = False,
     opener: Opener = default_opener,
+    temp_file: Optional[TempFile] = None,
+    place: Optional[Place] = None,
 ) -> FetchResult:
     """Make ``dest`` hold the artifact of ``url`` whose sha256 is ``sha256``.
 
     An existing ``dest`` with the right sum is kept (no download). Without ``url`` the
     existing ``dest`` is only verified (deleted on mismatch). The download goes to a
     temporary file next to ``dest`` and replaces it only once verified.
+
+    The module passes ``temp_file`` and ``place`` from ``module_utils/_io`` (attributes and
+    ``module.atomic_move``) and ``mode=None`` (it sets the file arguments itself); the
+    defaults (``tempfile.mkstemp``, ``os.chmod`` to ``mode`` and ``os.replace``) serve tests
+    and callers without an AnsibleModule.
     """
     expected = normalise_sha256(sha256)
     check_manifest_sum(url or dest, expected, manifest_sha256)
     if os.path.isfile(dest):
         actual = sha256_file(dest)
         if actual == expected:
-            changed = _set_mode(dest, mode, check_mode)
+            changed = mode is not None and _set_mode(dest, mode, check_mode)
             return FetchResult(changed, dest, url, actual, os.path.getsize(dest), "kept")
         if not url:
             if not check_mode:
@@ -134,7 +143,10 @@ def fetch(
 
     directory = os.path.dirname(os.path.abspath(dest))
     os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".smcp-fetch-", dir=directory)
+    if temp_file is not None:
+        handle, tmp = temp_file(dest)
+    else:
+        handle, tmp = tempfile.mkstemp(prefix=".smcp-fetch-", dir=directory)
     try:
         with os.fdopen(handle, "wb") as out:
             local = _local_path(url)
@@ -151,8 +163,12 @@ def fetch(
             except OSError as exc:
                 raise ArtifactError(f"download of {url} failed: {exc}") from exc
         actual = verify(tmp, expected, url)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
+        if place is not None:
+            place(tmp, dest)
+        else:
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -11,7 +11,8 @@ short_description: Download a file and keep it only if its sha256 is the expecte
 version_added: 0.1.0
 description:
   - Makes O(dest) hold the file published at O(url) whose sha256 is O(sha256).
-  - An existing O(dest) with the expected sum is kept without any download (the mode is still enforced).
+  - An existing O(dest) with the expected sum is kept without any download (mode, owner and group are still
+    enforced). A download goes to a temporary file next to O(dest) and replaces it only once verified.
   - Otherwise the file is downloaded to a temporary file next to O(dest), hashed, and moved into place only
     when the sum matches. A mismatch deletes the downloaded file and fails with a message naming the URL,
     the expected and the actual sum.
@@ -21,6 +22,8 @@ description:
     O(sha256) the module fails before downloading anything.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - ansible.builtin.files
 options:
   url:
     description:
@@ -39,8 +42,8 @@ options:
     description: The sum an offline bundle's manifest lists for this file; must equal O(sha256).
     type: str
   mode:
-    description: Octal mode of O(dest), for example V('0755') for an executable.
-    type: str
+    description: Mode of O(dest), octal such as V('0755') for an executable, or symbolic such as V(u=rwx,go=rx).
+    type: raw
     default: "0644"
   timeout:
     description: Seconds to wait for the server.
@@ -109,6 +112,7 @@ actual:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.urls import open_url  # noqa: E402
 
+from ansible_collections.smcp.platform.plugins.module_utils import _io  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.artifact_fetch import (  # noqa: E402
     ArtifactError,
     ChecksumMismatch,
@@ -120,7 +124,7 @@ ARGUMENT_SPEC = dict(
     dest=dict(type="path", required=True),
     sha256=dict(type="str", required=True),
     manifest_sha256=dict(type="str"),
-    mode=dict(type="str", default="0644"),
+    mode=dict(type="raw", default="0644"),
     timeout=dict(type="int", default=60),
     validate_certs=dict(type="bool", default=True),
 )
@@ -128,10 +132,7 @@ ARGUMENT_SPEC = dict(
 
 def execute_module(module):
     params = module.params
-    try:
-        mode = int(params["mode"], 8)
-    except ValueError:
-        module.fail_json(msg=f"mode must be octal such as '0755', got '{params['mode']}'", field="mode")
+    file_args = _io.file_arguments(module, params["dest"])
 
     def opener(url, timeout):
         try:
@@ -147,17 +148,22 @@ def execute_module(module):
             params["dest"],
             params["sha256"],
             manifest_sha256=params["manifest_sha256"],
-            mode=mode,
+            mode=None,
             timeout=params["timeout"],
             check_mode=module.check_mode,
             opener=opener,
+            temp_file=lambda dest: _io.temp_file(module, file_args),
+            place=lambda tmp, dest: _io.install_file(module, tmp, file_args),
         )
     except ChecksumMismatch as exc:
         module.fail_json(msg=str(exc), url=exc.url, expected=exc.expected, actual=exc.actual, deleted=exc.deleted)
     except ArtifactError as exc:
         module.fail_json(msg=str(exc), url=params["url"] or "", dest=params["dest"])
+    changed = result.changed
+    if result.action == "kept":
+        changed = module.set_fs_attributes_if_different(file_args, changed)
     module.exit_json(
-        changed=result.changed,
+        changed=changed,
         dest=result.dest,
         url=result.url,
         sha256=result.sha256,
@@ -167,7 +173,7 @@ def execute_module(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, add_file_common_args=True, supports_check_mode=True)
     execute_module(module)
 
 

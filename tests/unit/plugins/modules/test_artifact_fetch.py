@@ -133,3 +133,19 @@ def test_module_check_mode(tmp_path, capsys):
 def test_module_bad_mode(tmp_path, capsys):
     result = run(capsys, url="file:///x", dest=str(tmp_path / "k"), sha256=GOOD, mode="rwx")
     assert result["failed"] and "octal" in result["msg"]
+
+
+def test_module_file_arguments_on_download_and_on_a_kept_file(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.write_bytes(PAYLOAD)
+    dest = tmp_path / "out" / "kubeadm"
+    args = {"url": "file://" + str(src), "dest": str(dest), "sha256": GOOD, "mode": "u=rwx,go=rx"}
+    assert run(capsys, **args)["changed"]
+    assert oct(dest.stat().st_mode & 0o777) == "0o755"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["kubeadm"]  # no temporary file left
+    dest.chmod(0o600)
+    checked = run(capsys, _ansible_check_mode=True, **args)
+    assert checked["changed"] and checked["action"] == "kept" and oct(dest.stat().st_mode & 0o777) == "0o600"
+    fixed = run(capsys, **args)
+    assert fixed["changed"] and fixed["action"] == "kept" and oct(dest.stat().st_mode & 0o777) == "0o755"
+    assert run(capsys, **args)["changed"] is False
