@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".venv" / "collections"))
 
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.smcp.platform.plugins.module_utils import bootstrap_token as bt

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".venv" / "collections"))
 
 from ansible_collections.smcp.platform.plugins.module_utils import cni, cni_sriov, cni_versions
 from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data import PLURALS
 from ansible_collections.smcp.platform.plugins.modules import cni_manifests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCHEMAS = str(ROOT / "roles/cni/files/schemas")
 PINS = cni_versions.CNI_BY_MINOR["1.35"]
 

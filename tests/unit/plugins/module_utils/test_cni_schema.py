@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".venv" / "collections"))
 
 from ansible_collections.smcp.platform.plugins.module_utils import cni_schema, cni_versions
 from ansible_collections.smcp.platform.plugins.module_utils.cni_render.manifests import render_all
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCHEMA_DIR = ROOT / "roles/cni/files/schemas"
 MINORS = sorted(cni_versions.CNI_BY_MINOR)
 PFS = {"w1": [{"name": "ens1f0", "num_vfs": 8, "resource_name": "sriov_a"}]}

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".venv" / "collections"))
 
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.smcp.platform.plugins.module_utils import kubeadm_config as kc
 from ansible_collections.smcp.platform.plugins.modules import kubeadm_config as module
 
-GOLDEN = Path(__file__).parent / "golden" / "kubeadm"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "kubeadm"
 KUBEADM = "https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/"
 KUBELET = "https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/"
 KUBEPROXY = "https://kubernetes.io/docs/reference/config-api/kube-proxy-config.v1alpha1/"
@@ -452,7 +452,7 @@ def test_module_warns_about_two_control_planes(tmp_path: Path, capsys, monkeypat
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_standin_kubeadm_accepts_the_golden_files(name: str, tmp_path: Path) -> None:
     """tests/standins' kubeadm has its own v1beta4 field table and strict decoding: a second opinion."""
-    standin = Path(__file__).resolve().parents[1] / "standins" / "kubeadm"
+    standin = Path(__file__).resolve().parents[3] / "standins" / "kubeadm"
     env = {**os.environ, "SMCP_STANDIN_ROOT": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, str(standin), "config", "validate", "--config", str(GOLDEN / f"{name}.yaml")],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".venv" / "collections"))
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.testing import patch_module_args

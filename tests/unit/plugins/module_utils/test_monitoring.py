@@ -17,7 +17,7 @@ from ansible_collections.smcp.platform.plugins.filter import monitoring as flt
 from ansible_collections.smcp.platform.plugins.module_utils import monitoring as mon
 from ansible_collections.smcp.platform.plugins.module_utils import monitoring_manifests as man
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 RULES = ROOT / "roles" / "monitoring" / "files" / "rules"
 
 HOSTVARS = {

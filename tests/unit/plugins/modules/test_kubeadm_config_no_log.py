@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 TASK_FILES = sorted((ROOT / "roles" / "control_plane" / "tasks").glob("*.yml")) + sorted(
     (ROOT / "roles" / "node" / "tasks").glob("*.yml")
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 TASK_FILES = sorted((ROOT / "roles" / "etcd" / "tasks").glob("*.yml"))
 # Variables whose value is secret: issued keys (the whole bundle), the user's CA key, tokens
 # (only testing whether the CA key is set, "etcd_ca_key | length", is not a use of it).
