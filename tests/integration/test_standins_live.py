@@ -154,6 +154,11 @@ def test_init_then_join_on_sandbox_hosts(box: Box, api: KubeAPI, tmp_path: Path)
     box.put(h2, "/etc/kubernetes/smcp/kubeadm-join.yaml", join.encode(), "0600")
     out = box.ssh(h2, "kubeadm join --config /etc/kubernetes/smcp/kubeadm-join.yaml").stdout.decode()
     assert "This node has joined the cluster" in out
+    # No pod network is applied here: the test writes the nodes' CNI config (the kubelet stand-in reports Ready only
+    # with its configuration, certificates and a CNI config in place).
+    for host in (h1, h2):
+        conflist = {"cniVersion": "0.3.1", "name": "test", "plugins": [{"type": "bridge", "bridge": "cni0"}]}
+        box.put(host, "/etc/cni/net.d/10-test.conflist", json.dumps(conflist).encode(), "0644")
 
     def ready(name: str) -> bool:
         try:

@@ -1827,6 +1827,7 @@ def kubelet(args: list[str]) -> int:
     labels = dict(
         kv.split("=", 1) if "=" in kv else (kv, "") for kv in (flag(args, "--node-labels") or "").split(",") if kv
     )
+    config_path = flag(args, "--config", KUBELET_CONFIG) or KUBELET_CONFIG
     interval = float(os.environ.get("SMCP_STANDIN_HEARTBEAT", "10"))  # nodeStatusUpdateFrequency
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -1840,17 +1841,114 @@ def kubelet(args: list[str]) -> int:
             continue
         try:
             api = Api.from_kubeconfig(kubeconfig_path)
-            if not registered:
-                registered = register_node(api, name, node_ip, labels)
             if registered:
-                heartbeat(api, name, node_ip)
+                run_cni_installers(api, name)
+            problems = readiness_problems(kubeconfig_path, config_path)
+            if not registered:
+                registered = register_node(api, name, node_ip, labels, problems)
+            if registered:
+                heartbeat(api, name, node_ip, problems)
         except (Failure, OSError, ValueError, KeyError, yaml.YAMLError) as exc:
             print(f"kubelet stand-in: {exc}", file=sys.stderr, flush=True)
         stop.wait(interval)
     return 0
 
 
-def node_status(node_ip: str) -> dict[str, Any]:
+KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+CNI_CONF_DIR = "/etc/cni/net.d"
+# The CNI DaemonSets whose pods write the node's network config (install-cni): namespace, DaemonSet, ConfigMap,
+# its key holding the config, the file written. The stand-in runs no pods: its kubelet does their writing.
+CNI_INSTALLERS = (
+    ("kube-system", "calico-node", "calico-config", "cni_network_config", "10-calico.conflist"),
+    ("kube-flannel", "kube-flannel-ds", "kube-flannel-cfg", "cni-conf.json", "10-flannel.conflist"),
+)
+
+
+def cni_configs() -> list[Path]:
+    """The network configs the container runtime would load (valid JSON with a type or plugins)."""
+    found = []
+    conf_dir = p(CNI_CONF_DIR)
+    for path in sorted(conf_dir.glob("*")) if conf_dir.is_dir() else []:
+        if path.suffix not in (".conf", ".conflist", ".json"):
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and (doc.get("plugins") or doc.get("type")):
+            found.append(path)
+    return found
+
+
+def run_cni_installers(api: Api, name: str) -> None:
+    """What a CNI DaemonSet's install-cni container does on its node: write the network config from its ConfigMap.
+
+    Only when the DaemonSet exists in the API (the cni role applied it) and the node has no network config yet.
+    """
+    if cni_configs():
+        return
+    for namespace, daemonset, configmap, key, filename in CNI_INSTALLERS:
+        if api.get(f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{daemonset}") is None:
+            continue
+        data = (api.get(f"/api/v1/namespaces/{namespace}/configmaps/{configmap}") or {}).get("data") or {}
+        text = data.get(key)
+        if not text:
+            continue
+        mtu = str(data.get("veth_mtu") or "1450")
+        text = (
+            text.replace("__KUBERNETES_NODE_NAME__", name)
+            .replace('"__CNI_MTU__"', mtu)
+            .replace("__KUBECONFIG_FILEPATH__", f"{CNI_CONF_DIR}/calico-kubeconfig")
+        )
+        write(f"{CNI_CONF_DIR}/{filename}", text)
+        print(f"kubelet stand-in: {daemonset} wrote {CNI_CONF_DIR}/{filename}", flush=True)
+        return
+
+
+def _has_certificate(pem: bytes | None) -> bool:
+    return bool(pem) and b"-----BEGIN CERTIFICATE-----" in (pem or b"")
+
+
+def readiness_problems(kubeconfig_path: str, config_path: str = KUBELET_CONFIG) -> list[str]:
+    """Why a real kubelet would not report Ready here: its config, its certificates, the CNI config."""
+    problems: list[str] = []
+    config: Any = None
+    try:
+        config = yaml.safe_load(p(config_path).read_text(encoding="utf-8"))
+    except OSError:
+        problems.append(f"kubelet config {config_path} is missing")
+    except yaml.YAMLError as exc:
+        problems.append(f"kubelet config {config_path} is not YAML: {exc}")
+    else:
+        if not isinstance(config, dict) or config.get("kind") != "KubeletConfiguration":
+            problems.append(f"kubelet config {config_path} is not a KubeletConfiguration")
+            config = None
+    x509 = ((config or {}).get("authentication") or {}).get("x509") or {}
+    ca_file = str(x509.get("clientCAFile") or "/etc/kubernetes/pki/ca.crt")
+    if not _has_certificate(p(ca_file).read_bytes() if p(ca_file).is_file() else None):
+        problems.append(f"client CA certificate {ca_file} is missing")
+    try:
+        kubeconfig_doc = yaml.safe_load(p(kubeconfig_path).read_text(encoding="utf-8")) or {}
+        user = (kubeconfig_doc.get("users") or [{}])[0].get("user") or {}
+    except (OSError, yaml.YAMLError, AttributeError, IndexError):
+        user = {}
+    if user.get("client-certificate-data"):
+        cert = base64.b64decode(user["client-certificate-data"])
+    elif user.get("client-certificate") and p(user["client-certificate"]).is_file():
+        cert = p(user["client-certificate"]).read_bytes()
+    else:
+        cert = None
+    if not _has_certificate(cert):
+        problems.append(f"the kubelet client certificate of {kubeconfig_path} is missing")
+    if not cni_configs():
+        problems.append(
+            "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+            f"message:Network plugin returns error: cni plugin not initialized (no network config in {CNI_CONF_DIR})"
+        )
+    return problems
+
+
+def node_status(node_ip: str, problems: list[str] | None = None) -> dict[str, Any]:
     now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     runtime = (
         subprocess.run(["containerd", "--version"], capture_output=True, text=True, check=False)
@@ -1858,7 +1956,10 @@ def node_status(node_ip: str) -> dict[str, Any]:
         else None
     )
     runtime_version = runtime.stdout.split()[2] if runtime and len(runtime.stdout.split()) > 2 else "unknown"
-    not_ready = p("/etc/smcp-standin/kubelet-not-ready").exists()  # failure injection for tests
+    problems = list(problems or [])
+    if p("/etc/smcp-standin/kubelet-not-ready").exists():  # failure injection for tests
+        problems.insert(0, "injected: /etc/smcp-standin/kubelet-not-ready exists")
+    not_ready = bool(problems)
     addresses = [{"type": "Hostname", "address": hostname()}]
     if node_ip:
         addresses.insert(0, {"type": "InternalIP", "address": node_ip})
@@ -1878,9 +1979,7 @@ def node_status(node_ip: str) -> dict[str, Any]:
                 "type": "Ready",
                 "status": "False" if not_ready else "True",
                 "reason": "KubeletNotReady" if not_ready else "KubeletReady",
-                "message": "injected: /etc/smcp-standin/kubelet-not-ready exists"
-                if not_ready
-                else "kubelet stand-in is posting ready status",
+                "message": "; ".join(problems) if not_ready else "kubelet stand-in is posting ready status",
                 "lastHeartbeatTime": now,
                 "lastTransitionTime": now,
             }
@@ -1903,7 +2002,7 @@ def node_status(node_ip: str) -> dict[str, Any]:
     }
 
 
-def register_node(api: Api, name: str, node_ip: str, labels: dict[str, str]) -> bool:
+def register_node(api: Api, name: str, node_ip: str, labels: dict[str, str], problems: list[str]) -> bool:
     base_labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -1917,7 +2016,7 @@ def register_node(api: Api, name: str, node_ip: str, labels: dict[str, str]) -> 
         "kind": "Node",
         "metadata": {"name": name, "labels": base_labels},
         "spec": {},
-        "status": node_status(node_ip),
+        "status": node_status(node_ip, problems),
     }
     code, out = api.call("POST", "/api/v1/nodes", node, deadline=10)
     if code == 409:
@@ -1929,11 +2028,11 @@ def register_node(api: Api, name: str, node_ip: str, labels: dict[str, str]) -> 
     return True
 
 
-def heartbeat(api: Api, name: str, node_ip: str) -> None:
+def heartbeat(api: Api, name: str, node_ip: str, problems: list[str]) -> None:
     code, out = api.call(
         "PATCH",
         f"/api/v1/nodes/{name}/status",
-        {"status": node_status(node_ip)},
+        {"status": node_status(node_ip, problems)},
         "application/strategic-merge-patch+json",
         deadline=10,
     )

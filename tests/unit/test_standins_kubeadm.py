@@ -340,7 +340,19 @@ def test_apiserver_and_kubelet_standins_over_tls(tmp_path: Path, api: KubeAPI) -
             time.sleep(0.1)
         node = core.read_node("h1")
         assert node.metadata.labels["smcp.io/pool"] == "a"
+        # Kubelet config and certificates are in place, but no pod network yet: NotReady, as a real kubelet says.
+        ready = {c.type: c for c in node.status.conditions}["Ready"]
+        assert ready.status == "False" and "cni plugin not initialized" in ready.message, ready
+        # The pod network is applied (what the cni role does): its install step writes the node's CNI config.
+        _apply_calico(api)
+        for _ in range(100):
+            node = core.read_node("h1")
+            if {c.type: c.status for c in node.status.conditions}["Ready"] == "True":
+                break
+            time.sleep(0.1)
         assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
+        conflist = json.loads((h1 / "etc/cni/net.d/10-calico.conflist").read_text())
+        assert conflist["plugins"][0]["nodename"] == "h1" and conflist["plugins"][0]["mtu"] == 1440
         assert node.status.node_info.kubelet_version == "v1.35.0"
         assert {a.type: a.address for a in node.status.addresses}["InternalIP"] == "127.0.0.1"
         proxied = [r for r in api.requests if r["path"] == "/api/v1/nodes/h1/status"]
@@ -352,6 +364,71 @@ def test_apiserver_and_kubelet_standins_over_tls(tmp_path: Path, api: KubeAPI) -
                 proc.wait(10)
 
 
+def _apply_calico(api: KubeAPI) -> None:
+    """The calico-node DaemonSet and its calico-config, as the cni role applies them (only what the kubelet reads)."""
+    network = {"name": "k8s-pod-network", "cniVersion": "0.3.1"}
+    network["plugins"] = [{"type": "calico", "nodename": "__KUBERNETES_NODE_NAME__", "mtu": "__CNI_MTU__"}]
+    api.handler.store[("", "configmaps", "kube-system", "calico-config")] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "calico-config", "namespace": "kube-system", "resourceVersion": "1"},
+        "data": {"veth_mtu": "1440", "cni_network_config": json.dumps(network)},
+    }
+    api.handler.store[("apps", "daemonsets", "kube-system", "calico-node")] = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "calico-node", "namespace": "kube-system", "resourceVersion": "1"},
+        "spec": {},
+    }
+
+
+CERT = b"-----BEGIN CERTIFICATE-----\nMIIBstandin\n-----END CERTIFICATE-----\n"
+
+
+def _configured_node(root: Path, url: str) -> Path:
+    """A node whose kubelet has its config, the cluster CA, a client certificate and a CNI config."""
+    (root / "var/lib/kubelet").mkdir(parents=True)
+    (root / "var/lib/kubelet/config.yaml").write_text(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+    )
+    (root / "etc/kubernetes/pki").mkdir(parents=True)
+    (root / "etc/kubernetes/pki/ca.crt").write_bytes(CERT)
+    (root / "etc/cni/net.d").mkdir(parents=True)
+    (root / "etc/cni/net.d/10-test.conflist").write_text(json.dumps({"name": "t", "plugins": [{"type": "bridge"}]}))
+    conf = root / "kubelet.conf"
+    user = {"client-certificate-data": base64.b64encode(CERT).decode()}
+    conf.write_text(yaml.safe_dump({"clusters": [{"cluster": {"server": url}}], "users": [{"user": user}]}))
+    return conf
+
+
+@pytest.mark.parametrize(
+    ("remove", "message"),
+    [
+        ("var/lib/kubelet/config.yaml", "kubelet config /var/lib/kubelet/config.yaml is missing"),
+        ("etc/kubernetes/pki/ca.crt", "client CA certificate /etc/kubernetes/pki/ca.crt is missing"),
+        ("etc/cni/net.d/10-test.conflist", "cni plugin not initialized (no network config in /etc/cni/net.d)"),
+    ],
+)
+def test_kubelet_is_ready_only_with_its_configuration_in_place(tmp_path, api, remove, message):
+    root = _root(tmp_path, "h1", api.url)
+    _configured_node(root, api.url)
+    (root / remove).unlink()
+    env = dict(os.environ, SMCP_STANDIN_ROOT=str(root), SMCP_STANDIN_HOSTNAME="h1", SMCP_STANDIN_HEARTBEAT="0.2")
+    kubelet = subprocess.Popen([sys.executable, str(STANDIN), "kubelet", "--kubeconfig", "/kubelet.conf"], env=env)
+    core = client.CoreV1Api(client.ApiClient(client.Configuration(host=api.url)))
+    try:
+        for _ in range(100):
+            if any(r["method"] == "PATCH" and r["path"] == "/api/v1/nodes/h1/status" for r in api.requests):
+                break
+            time.sleep(0.1)
+        ready = {c.type: c for c in core.read_node("h1").status.conditions}["Ready"]
+        assert ready.status == "False" and ready.reason == "KubeletNotReady"
+        assert message in ready.message, ready.message
+    finally:
+        kubelet.send_signal(signal.SIGTERM)
+        kubelet.wait(10)
+
+
 def test_injected_kubeadm_failure_and_not_ready_kubelet(tmp_path: Path, api: KubeAPI) -> None:
     root = _root(tmp_path, "h1", api.url)
     (root / "etc/smcp-standin/fail").write_text("# upgrade of this node fails\n^upgrade node\n")
@@ -361,8 +438,7 @@ def test_injected_kubeadm_failure_and_not_ready_kubelet(tmp_path: Path, api: Kub
     recorded = calls(root)
     assert recorded[0]["injected_failure"] == "^upgrade node" and "injected_failure" not in recorded[1]
 
-    conf = root / "kubelet.conf"
-    conf.write_text(yaml.safe_dump({"clusters": [{"cluster": {"server": api.url}}]}))
+    _configured_node(root, api.url)
     (root / "etc/smcp-standin/kubelet-not-ready").write_text("")
     env = dict(os.environ, SMCP_STANDIN_ROOT=str(root), SMCP_STANDIN_HOSTNAME="h1", SMCP_STANDIN_HEARTBEAT="0.2")
     kubelet = subprocess.Popen([sys.executable, str(STANDIN), "kubelet", "--kubeconfig", "/kubelet.conf"], env=env)
