@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from smcp_api.jobs import inventory
+from smcp_api.jobs.service import collection_dir
 from smcp_api.models import Job
 
 from tests.api.conftest import PLAYBOOKS, REPO
@@ -57,9 +59,9 @@ RECORDER = """---
 
 
 @pytest.fixture
-def ops_collections(tmp_path: Path) -> Path:
+def ops_collections(reachable_dir: Callable[[], Path]) -> Path:
     """A collections path whose smcp.platform has the real roles' specs and recording cluster/scale playbooks."""
-    root = tmp_path / "ops-collections"
+    root = reachable_dir() / "ops-collections"
     coll = root / "ansible_collections" / "smcp" / "platform"
     (coll / "playbooks").mkdir(parents=True)
     for name, text in PLAYBOOKS.items():
@@ -69,6 +71,10 @@ def ops_collections(tmp_path: Path) -> Path:
     (coll / "roles").symlink_to(REPO / "roles")
     (coll / "plugins").symlink_to(REPO / "plugins")
     shutil.copy(REPO / "galaxy.yml", coll / "galaxy.yml")
+    for path in (root, *root.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    coll.chmod(0o1777)  # the recorder runs as a job user and writes its record here
     return root
 
 
@@ -141,10 +147,12 @@ def test_create_cluster_then_add_nodes(start_api, ops_collections):
 
 
 def test_endpoint_without_mode_is_external(api, tmp_path):
+    for sub in ("keys", "inventory"):
+        (tmp_path / sub).mkdir()
     cluster, _ = new_cluster(api, ["cp1", "cp2", "cp3"], control_plane_endpoint="api.example.org:6443")
     with api.services.sessions() as s:
         job = Job(operation="create_cluster", cluster_id=cluster["id"], host_ids=[], params={})
-        files = inventory.build(s, job, api.services.vault, tmp_path)
+        files = inventory.build(s, job, api.services.vault, tmp_path, collection_dir(api.services.settings))
     top = files.inventory["all"]["vars"]
     assert top["smcp_lb_mode"] == "external" and top["smcp_control_plane_endpoint"] == "api.example.org:6443"
     assert files.limit is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,8 @@ RECORDER = """---
 
 
 @pytest.fixture
-def ops_collections(tmp_path: Path) -> Path:
-    root = tmp_path / "upg-collections"
+def ops_collections(reachable_dir: Callable[[], Path]) -> Path:
+    root = reachable_dir() / "upg-collections"
     coll = root / "ansible_collections" / "smcp" / "platform"
     (coll / "playbooks").mkdir(parents=True)
     for name, text in PLAYBOOKS.items():
@@ -58,6 +59,10 @@ def ops_collections(tmp_path: Path) -> Path:
     (coll / "roles").symlink_to(REPO / "roles")
     (coll / "plugins").symlink_to(REPO / "plugins")
     shutil.copy(REPO / "galaxy.yml", coll / "galaxy.yml")
+    for path in (root, *root.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    coll.chmod(0o1777)  # the recorder runs as a job user and writes its record here
     return root
 
 
@@ -146,12 +151,12 @@ def test_upgrade_runs_records_the_new_version_and_locks_the_cluster(start_api, o
     second = api.post("/api/v1/jobs", json=body)  # the cluster is locked by the first (pending or running)
     assert second.status_code == 409 and "is busy with upgrade job" in second.text
     job = api.wait_job(r.json()["id"])
-    assert job["status"] == "successful", job
+    assert job["status"] == "successful", api.get(f"/api/v1/jobs/{job['id']}/stdout").text[-3000:]
     seen = record(ops_collections, "upgrade")
     assert seen["version"] == f"v{NEWEST}" and seen["batch"] == 2 and seen["play_hosts"] == ["cp1", "w1", "w2"]
     assert api.get(f"/api/v1/clusters/{cluster['id']}").json()["kubernetes_version"] == NEWEST
-    again = api.post("/api/v1/jobs", json=body)  # now at target: accepted (a no-op run), not refused
-    assert again.status_code == 202
+    again = api.post("/api/v1/jobs", json=body)  # now at target: nothing to do, refused before any job exists
+    assert again.status_code == 422 and "nothing to do" in again.text, again.text
 
 
 def test_reset_needs_confirmation(start_api, ops_collections):
