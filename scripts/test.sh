@@ -56,8 +56,23 @@ run_molecule() {
   done
 }
 
+# pytest and the molecule scenarios are independent (each live test and scenario has its own sandbox name):
+# they run side by side, each lane's output kept in a log and printed when both are done.
+run_lanes() {
+  local logs; logs=$(mktemp -d)
+  ( results=(); failed=0; run_pytest; printf '%s\n' "${results[@]}" > "$logs/pytest.results"; exit $failed ) > "$logs/pytest.log" 2>&1 &
+  local lane_pytest=$!
+  ( results=(); failed=0; run_molecule; printf '%s\n' "${results[@]}" > "$logs/molecule.results"; exit $failed ) > "$logs/molecule.log" 2>&1 &
+  local lane_molecule=$!
+  wait $lane_molecule || failed=1
+  wait $lane_pytest || failed=1
+  cat "$logs/molecule.log" "$logs/pytest.log"
+  mapfile -t -O "${#results[@]}" results < <(cat "$logs/molecule.results" "$logs/pytest.results" 2>/dev/null)
+  rm -rf "$logs"
+}
+
 case $what in
-  all) run_lint; run_sanity; run_pytest; run_molecule ;;
+  all) run_lint; run_sanity; run_lanes ;;
   lint) run_lint ;;
   sanity) run_sanity ;;
   pytest) run_pytest ;;
