@@ -4,6 +4,12 @@ One process for all sandboxes, with smcp's own config dir (the machine's /etc/ap
 used), started by the first `up` as a plain background process with a pidfile (PID 1 is not systemd
 here) and stopped by the last `down`. It listens on every address; the nftables guard only lets
 loopback and the sandbox bridges reach the port.
+
+Concurrent index refreshes: apt-cacher-ng 3.7 can stall a client when several ask for the same stale
+InRelease at once (its log: "Failure to move file .../InRelease ... File exists"). So the indexes the
+hosts read are fetched once, one after the other, through the cache whenever a sandbox is brought up
+(`prewarm`, bounded, with a clear error if the cache stalls); for FreshIndexMaxAge after that every host
+is answered from the cache without a remote refresh, so hosts updating side by side do not race.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from smcp_api import paths
@@ -23,6 +31,16 @@ from smcp_api.sandbox.system import cmdline, pid_alive
 
 BACKEND = "http://deb.debian.org/debian/"
 USER = "apt-cacher-ng"
+# The signed indexes every sandbox host refreshes first (the image's sources.list), as the hosts ask for them.
+INDEXES = (
+    "http://deb.debian.org/debian/dists/bookworm/InRelease",
+    "http://deb.debian.org/debian/dists/bookworm-updates/InRelease",
+    "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
+)
+# How long one index fetch through the cache may take before the cache is reported as stalled.
+PREWARM_TIMEOUT = 60.0
+# Indexes stay fresh this long after a fetch: hosts asking within it are answered from the cache.
+FRESH_INDEX_MAX_AGE = 300
 
 
 def conf_dir() -> Path:
@@ -51,9 +69,12 @@ def _config() -> str:
             "Remap-secdeb: security.debian.org security.debian.org/debian-security"
             " deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security",
             "ExThreshold: 4",
-            # Indexes stay fresh for 5 min: 20 hosts updating at once otherwise race on refreshing
-            # the same InRelease ("Failure to move file ... File exists") and some apt runs hang.
-            "FreshIndexMaxAge: 300",
+            # Indexes stay fresh for 5 min after prewarm(): 20 hosts updating at once otherwise race on
+            # refreshing the same InRelease ("Failure to move file ... File exists") and some apt runs hang.
+            f"FreshIndexMaxAge: {FRESH_INDEX_MAX_AGE}",
+            # A download that stops moving is given up after this long (not the 60 s default), so a
+            # stalled refresh is retried by the client (Acquire::Retries) instead of holding it.
+            "ResponseFreezeDetectTime: 30",
             "FollowIndexFileRemoval: 1",
             "PassThroughPattern: ^$",
             "",
@@ -128,6 +149,36 @@ def ensure() -> int:
     raise SandboxError(
         f"apt-cacher-ng did not start on port {APT_CACHE_PORT}: see {conf_dir() / 'log'} and fix the cause, then retry"
     )
+
+
+def prewarm(urls: tuple[str, ...] = INDEXES, timeout: float = PREWARM_TIMEOUT) -> list[str]:
+    """Fetch the hosts' indexes through the cache, one at a time; return the URLs fetched.
+
+    Run when a sandbox comes up, before its hosts refresh their package lists side by side: the cache then
+    holds fresh copies and answers them without a concurrent remote refresh. Raises SandboxError naming the
+    index, the wait and where to look when the cache does not answer within `timeout` seconds.
+    """
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{APT_CACHE_PORT}/"}),
+    )
+    fetched = []
+    for url in urls:
+        try:
+            with opener.open(url, timeout=timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            raise SandboxError(
+                f"the apt cache answered {exc.code} for {url}: check the network from this machine to "
+                f"{url.split('/')[2]} and the cache log under {conf_dir() / 'log'}, then retry"
+            ) from exc
+        except (OSError, urllib.error.URLError) as exc:
+            raise SandboxError(
+                f"the apt cache on port {APT_CACHE_PORT} did not deliver {url} within {timeout:g} s ({exc}): "
+                f"see {conf_dir() / 'log'}; `smcpctl sandbox down` of every sandbox stops the cache, the next "
+                "`up` starts a fresh one"
+            ) from exc
+        fetched.append(url)
+    return fetched
 
 
 def stop() -> None:

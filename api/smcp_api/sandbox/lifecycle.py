@@ -96,6 +96,7 @@ def _up(
         remember_machine_sysctls()
         prog.step("apt cache")
         aptcache.ensure()
+        aptcache.prewarm()
         net_name = network_name(name)
         subnet = ensure_network(name, net_name, count, wanted, existing)
         gateway, hosts = layout(name, count, subnet)
