@@ -15,7 +15,7 @@ description:
     can join an smcp cluster in the given node roles, and checks it.
   - "Checks (by id): C(os_supported) (Debian 12/13, Ubuntu 22.04/24.04, RHEL-family 9; Debian 12 is the tested one),
     C(arch), C(cpu), C(memory), C(disk) (free space on O(disk_paths)), C(swap), C(cgroup) (version and controllers),
-    C(kernel_overlay), C(kernel_br_netfilter), C(ip_forward), C(time_sync), C(hostname) (RFC 1123),
+    C(kernel_overlay), C(kernel_br_netfilter), C(kernel_modules), C(ip_forward), C(time_sync), C(hostname) (RFC 1123),
     C(node_ip) (present on an interface), C(ports) (already in use), C(pkg_lock) (held package-manager lock),
     C(existing_install) (Kubernetes, etcd or a container runtime already there)."
   - Problems that the C(host_prep) role fixes (module not loaded, C(ip_forward) or C(bridge-nf-call-iptables) off)
@@ -89,6 +89,15 @@ options:
         (control_plane 6443, 10250, 10256, 10257, 10259; etcd 2379, 2380; worker 10250, 10256).
     type: list
     elements: int
+    default: []
+  kernel_modules:
+    description:
+      - Further kernel modules the host needs (normally C(host_prep_kernel_modules) other than C(overlay) and
+        C(br_netfilter), which are always checked). Check C(kernel_modules) fails for one that is neither loaded,
+        built in nor loadable, or that C(host_prep) could not load (sandbox host, kernel without module support,
+        C(kernel.modules_disabled=1), no C(modprobe)); one that host_prep will load is a warning.
+    type: list
+    elements: str
     default: []
   warn_only:
     description:
@@ -193,6 +202,8 @@ preflight:
       type: dict
 """
 
+import re  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import ALL_CHECK_IDS, NODE_ROLES  # noqa: E402
@@ -211,6 +222,7 @@ ARGUMENT_SPEC = dict(
     min_disk_mb=dict(type="dict", default={}),
     disk_paths=dict(type="list", elements="path", default=["/", "/var"]),
     extra_ports=dict(type="list", elements="int", default=[]),
+    kernel_modules=dict(type="list", elements="str", default=[]),
     warn_only=dict(type="list", elements="str", default=[]),
     fail_on_problems=dict(type="bool", default=False),
 )
@@ -225,6 +237,12 @@ def execute_module(module):
             % (", ".join(unknown), ", ".join(ALL_CHECK_IDS)),
             warn_only=params["warn_only"],
         )
+    for name in params["kernel_modules"]:
+        if not re.match(r"^[A-Za-z0-9_-]{1,64}$", name):
+            module.fail_json(
+                msg="kernel_modules: %r is not a kernel module name; fix: give names like ip_vs "
+                "(letters, digits, _ and -, at most 64)" % name
+            )
     for field in ("min_cpus", "min_memory_mb", "min_disk_mb"):
         for key, value in params[field].items():
             if key not in NODE_ROLES:

@@ -309,6 +309,16 @@ def _check_br_netfilter(facts, settings, roles, sandbox):
     return problems
 
 
+def _check_kernel_modules(facts, settings, roles, sandbox):
+    """The further modules host_prep loads (host_prep_kernel_modules): loaded, built in, or loadable."""
+    kernel = facts.get("kernel", {})
+    problems = []
+    for name, state in sorted((kernel.get("modules") or {}).items()):
+        view = dict(kernel, **{name: state.get("loaded"), name + "_module": state.get("available")})
+        problems.extend(_kernel_feature("kernel_modules", view, name, "host_prep_kernel_modules", sandbox))
+    return problems
+
+
 def _check_ip_forward(facts, settings, roles, sandbox):
     value = facts.get("kernel", {}).get("ip_forward")
     if value == "1":
@@ -588,6 +598,7 @@ _NODE_CHECKS = (
     _check_cgroup,
     _check_overlay,
     _check_br_netfilter,
+    _check_kernel_modules,
     _check_ip_forward,
     _check_time_sync,
     _check_hostname,

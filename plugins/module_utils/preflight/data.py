@@ -17,6 +17,7 @@ NODE_CHECK_IDS = (
     "cgroup",
     "kernel_overlay",
     "kernel_br_netfilter",
+    "kernel_modules",
     "ip_forward",
     "time_sync",
     "hostname",

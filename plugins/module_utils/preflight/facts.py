@@ -34,12 +34,26 @@ from ansible_collections.smcp.platform.plugins.module_utils.preflight.parsers im
 )
 
 
+def _module_states(view, builtin, dep, names):
+    # type: (HostView, str, str, object) -> dict
+    loaded = set(line.split(" ", 1)[0] for line in (view.read("/proc/modules") or "").splitlines())
+    states = {}
+    for name in names or ():
+        states[name] = {
+            "loaded": name in loaded
+            or view.isdir("/sys/module/%s" % name)
+            or kernel_module_available(builtin, "", name),
+            "available": kernel_module_available(builtin, dep, name),
+        }
+    return states
+
+
 # Where Debian's kmod installs modprobe (usrmerge or not).
 MODPROBE_PATHS = ("/usr/sbin/modprobe", "/sbin/modprobe", "/usr/bin/modprobe", "/bin/modprobe")
 
 
-def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
-    # type: (HostView, object, object) -> dict
+def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=(), kernel_modules=()):
+    # type: (HostView, object, object, object) -> dict
     """Read every fact the checks need, in one pass over /proc, /sys and /etc."""
     os_release = parse_os_release(view.read("/etc/os-release") or view.read("/usr/lib/os-release") or "")
     mem = parse_meminfo(view.read("/proc/meminfo") or "")
@@ -91,6 +105,8 @@ def collect(view, disk_paths=DEFAULT_DISK_PATHS, wanted_ports=()):
         "modules_supported": view.exists("/proc/modules"),
         "modules_disabled": _strip(view.read("/proc/sys/kernel/modules_disabled")) == "1",
         "modprobe": any(view.exists(path) for path in MODPROBE_PATHS),
+        # Further modules host_prep loads: loaded (or built in) now, and whether /lib/modules has them.
+        "modules": _module_states(view, builtin, dep, kernel_modules),
     }
 
     facts["time_sync"] = {

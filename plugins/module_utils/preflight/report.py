@@ -21,7 +21,9 @@ def run_preflight(view, settings):
     """Collect, evaluate and build the module result (``facts``, ``failures``, ``warnings``, ``checks``)."""
     roles = list(settings.get("roles") or ())
     disk_paths = settings.get("disk_paths") or DEFAULT_DISK_PATHS
-    facts = collect(view, disk_paths, required_ports(roles, settings.get("extra_ports")))
+    facts = collect(
+        view, disk_paths, required_ports(roles, settings.get("extra_ports")), settings.get("kernel_modules") or ()
+    )
     settings = dict(settings)
     settings["node_ip_addresses"] = resolve_node_ip(view, settings.get("node_ip") or "")
     problems = evaluate(facts, settings)

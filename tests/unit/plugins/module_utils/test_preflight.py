@@ -269,6 +269,39 @@ def test_collect_reads_whether_modules_can_be_loaded(fake_root):
     assert (kernel["modules_supported"], kernel["modules_disabled"], kernel["modprobe"]) == (True, True, True)
 
 
+def test_further_modules_loaded_built_in_or_loadable(fake_root):
+    """host_prep_kernel_modules beyond overlay and br_netfilter: each is checked by name."""
+    write(fake_root, "/proc/modules", "ip_vs 200704 0 - Live 0x0\n")
+    write(fake_root, "/usr/sbin/modprobe", "")
+    write(fake_root, "/lib/modules/6.1.0-test/modules.builtin", "kernel/net/netfilter/nf_conntrack.ko\n")
+    write(fake_root, "/lib/modules/6.1.0-test/modules.dep", "kernel/net/ipv4/ip_tables.ko.xz:\n")
+    (fake_root / "sys/module/nf_nat").mkdir(parents=True)
+    names = ["ip_vs", "nf_conntrack", "nf_nat", "ip_tables", "wireguard"]
+    result = report.run_preflight(FakeHost(fake_root), settings(node_ip="10.0.0.11", kernel_modules=names))
+    assert result["facts"]["kernel"]["modules"] == {
+        "ip_vs": {"loaded": True, "available": False},
+        "nf_conntrack": {"loaded": True, "available": True},
+        "nf_nat": {"loaded": True, "available": False},
+        "ip_tables": {"loaded": False, "available": True},
+        "wireguard": {"loaded": False, "available": False},
+    }
+    assert [item["msg"] for item in result["failures"]] == [
+        "[kernel_modules] kernel has no wireguard support (host_prep_kernel_modules) (found not built in, not in "
+        "/lib/modules, need wireguard built in or as a module); fix: install a kernel with wireguard "
+        "(e.g. the distribution's generic kernel)"
+    ]
+    assert [item["msg"].split(" (")[0] for item in result["warnings"]] == [
+        "[kernel_modules] kernel module ip_tables is not loaded"
+    ]
+    # The same loadable module on a sandbox host: host_prep would not load it, so it fails now.
+    result = report.run_preflight(
+        FakeHost(fake_root), settings(node_ip="10.0.0.11", kernel_modules=["ip_tables"], sandbox=True)
+    )
+    assert [item["found"] for item in result["failures"] if item["id"] == "kernel_modules"] == [
+        "sandbox host: host_prep loads no module into the machine's kernel"
+    ]
+
+
 def test_ip_forward_off_warns_unreadable_fails():
     facts = good_facts()
     facts["kernel"]["ip_forward"] = "0"
@@ -701,6 +734,7 @@ FAILING = {
     "cgroup": lambda f: f["cgroup"].update(controllers=["cpu"]),
     "kernel_overlay": lambda f: f["kernel"].update(overlay=False, overlay_module=False),
     "kernel_br_netfilter": lambda f: f["kernel"].update(br_netfilter=False, br_netfilter_module=False),
+    "kernel_modules": lambda f: f["kernel"].update(modules={"ip_vs": {"loaded": False, "available": False}}),
     "ip_forward": lambda f: f["kernel"].update(ip_forward=None),
     "time_sync": lambda f: f["time_sync"].update(state="unsynchronized"),
     "hostname": lambda f: f.update(hostname="My_Host"),

@@ -83,6 +83,7 @@ def test_warn_only_and_minimum_overrides(monkeypatch, capsys):
         ({"min_cpus": {"master": 2}}, "min_cpus: unknown role 'master'"),
         ({"min_memory_mb": {"worker": "lots"}}, "min_memory_mb[worker]: 'lots' is not an integer"),
         ({"roles": ["master"]}, "value of roles must be one or more of"),
+        ({"kernel_modules": ["ip_vs; reboot"]}, "kernel_modules: 'ip_vs; reboot' is not a kernel module name; fix:"),
     ],
 )
 def test_bad_arguments_fail_naming_field_and_fix(monkeypatch, capsys, args, message):
