@@ -22,14 +22,9 @@ description:
     reaches a log or the screen.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
-  kubeconfig:
-    description: Kubeconfig on the controller (the operator's admin kubeconfig).
-    type: path
-    required: true
-  context:
-    description: Context in the kubeconfig. Default is its current context.
-    type: str
   ttl:
     description: Lifetime of a new token, in seconds or as C(1h), C(30m), C(1h30m).
     type: str
@@ -120,8 +115,6 @@ server_version:
   sample: 1.35.0
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
 from ansible_collections.smcp.platform.plugins.module_utils.bootstrap_token import (  # noqa: E402
     DEFAULT_GROUPS,
     DEFAULT_USAGES,
@@ -130,29 +123,29 @@ from ansible_collections.smcp.platform.plugins.module_utils.bootstrap_token impo
     parse_duration,
 )
 from ansible_collections.smcp.platform.plugins.module_utils.kube_client import (  # noqa: E402
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    KubeClient,
-    KubeError,
     ca_cert_hash,
     kubeconfig_ca,
     wait_for,
 )
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    kube_argument_spec,
+    run_kube_module,
+)
 
-ARGUMENT_SPEC = dict(
-    kubeconfig=dict(type="path", required=True),
-    context=dict(type="str"),
-    ttl=dict(type="str", default="1h"),
-    min_remaining=dict(type="str", default="20m"),
-    usages=dict(type="list", elements="str", default=list(DEFAULT_USAGES)),
-    groups=dict(type="list", elements="str", default=list(DEFAULT_GROUPS)),
-    description=dict(type="str", default="smcp join token"),
-    timeout=dict(type="float", default=10),
-    wait_timeout=dict(type="float", default=60),
+ARGUMENT_SPEC = kube_argument_spec(
+    dict(
+        ttl=dict(type="str", default="1h"),
+        min_remaining=dict(type="str", default="20m"),
+        usages=dict(type="list", elements="str", default=list(DEFAULT_USAGES)),
+        groups=dict(type="list", elements="str", default=list(DEFAULT_GROUPS)),
+        description=dict(type="str", default="smcp join token"),
+        timeout=dict(type="float", default=10),
+        wait_timeout=dict(type="float", default=60),
+    )
 )
 
 
-def execute_module(module, client=None):
+def execute_module(module, client):
     params = module.params
     if not module.no_log:
         module.fail_json(
@@ -163,10 +156,6 @@ def execute_module(module, client=None):
         min_remaining = parse_duration("min_remaining", params["min_remaining"])
         with open(params["kubeconfig"], encoding="utf-8") as handle:
             ca_hash = ca_cert_hash(kubeconfig_ca(handle.read(), params["context"]))
-        if client is None:
-            if not HAS_KUBERNETES:
-                module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-            client = KubeClient(params["kubeconfig"], params["context"], params["timeout"])
         version = wait_for(client, params["wait_timeout"])
         outcome = ensure(
             client,
@@ -179,7 +168,7 @@ def execute_module(module, client=None):
         )
     except OSError as exc:
         module.fail_json(msg=f"cannot read kubeconfig {params['kubeconfig']}: {exc}")
-    except (TokenError, KubeError) as exc:
+    except TokenError as exc:
         module.fail_json(msg=str(exc))
     token = outcome["token"]
     result = dict(
@@ -196,8 +185,7 @@ def execute_module(module, client=None):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    execute_module(module)
+    run_kube_module(ARGUMENT_SPEC, execute_module, timeout_option="timeout")
 
 
 if __name__ == "__main__":

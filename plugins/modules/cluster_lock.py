@@ -19,6 +19,8 @@ description:
     the same holder (a resumed run) changes nothing.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
   state:
     description: V(present) takes the lock, V(absent) releases it, V(query) only reads it.
@@ -40,15 +42,6 @@ options:
     description: Take or release the lock even when another holder has it (a holder that died).
     type: bool
     default: false
-  kubeconfig:
-    description: Kubeconfig on the controller.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context (default the current one).
-    type: str
-requirements:
-  - kubernetes (Python library, on the controller)
 attributes:
   check_mode:
     support: full
@@ -64,7 +57,7 @@ EXAMPLES = r"""
     state: present
     holder: "upgrade@{{ smcp_cluster_name }}"
     detail: "to 1.35.1"
-    kubeconfig: "{{ smcp_kubeconfig }}"
+    kubeconfig: "{{ smcp_kubeconfig }}"  # or once for the play: module_defaults group/smcp.platform.kube
   delegate_to: localhost
   run_once: true
 """
@@ -81,9 +74,10 @@ previous:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    kube_argument_spec,
+    run_kube_module,
+)
 from ansible_collections.smcp.platform.plugins.module_utils.kube_node import (  # noqa: E402
     LockHeld,
     acquire,
@@ -91,15 +85,15 @@ from ansible_collections.smcp.platform.plugins.module_utils.kube_node import (  
     release,
 )
 
-ARGUMENT_SPEC = {
-    "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "query"},
-    "holder": {"type": "str"},
-    "operation": {"type": "str", "default": "upgrade"},
-    "detail": {"type": "str", "default": ""},
-    "force": {"type": "bool", "default": False},
-    "kubeconfig": {"type": "path", "required": True},
-    "context": {"type": "str"},
-}
+ARGUMENT_SPEC = kube_argument_spec(
+    {
+        "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "query"},
+        "holder": {"type": "str"},
+        "operation": {"type": "str", "default": "upgrade"},
+        "detail": {"type": "str", "default": ""},
+        "force": {"type": "bool", "default": False},
+    }
+)
 
 
 def execute_module(module, client):
@@ -127,12 +121,7 @@ def execute_module(module, client):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        client = KubeClient(module.params["kubeconfig"], context=module.params["context"])
-        execute_module(module, client)
-    except KubeError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+    run_kube_module(ARGUMENT_SPEC, execute_module)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,9 @@ description:
   - Uses the C(kubernetes) Python client on the controller with O(kubeconfig).
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
-  kubeconfig:
-    description: Path of the admin kubeconfig on the controller.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context (default the current one).
-    type: str
   objects:
     description: Manifests in apply order (RV(smcp.platform.cni_manifests#module:objects)).
     type: list
@@ -73,14 +68,11 @@ attributes:
   diff_mode:
     support: none
     description: The apply results list what was created or changed; no before/after diff.
-requirements:
-  - kubernetes (Python client) on the controller
 """
 
 EXAMPLES = r"""
 - name: Apply the pod network and wait for it
   smcp.platform.cni_apply:
-    kubeconfig: "{{ smcp_kubeconfig }}"
     objects: "{{ net.objects }}"
     workloads: "{{ net.workloads }}"
     pod_cidr: "{{ smcp_pod_cidr }}"
@@ -102,20 +94,25 @@ not_ready:
   elements: str
 """
 
-import traceback  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.cni_kube import CniApplier  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    kube_argument_spec,
+    run_kube_module,
+)
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.smcp.platform.plugins.module_utils.cni_kube import Applier, ClientTransport, KubeError  # noqa: E402
-
-KUBERNETES_ERROR = None
-try:
-    import kubernetes
-
-    HAS_KUBERNETES = bool(kubernetes.__version__)  # used through cni_kube.ClientTransport
-except ImportError:
-    HAS_KUBERNETES = False
-    KUBERNETES_ERROR = traceback.format_exc()
+ARGUMENT_SPEC = kube_argument_spec(
+    dict(
+        objects=dict(type="list", elements="dict", required=True),
+        field_manager=dict(type="str", default="smcp"),
+        pod_cidr=dict(type="str", required=True),
+        cni_cidr=dict(type="str", required=True),
+        wait=dict(type="bool", default=True),
+        workloads=dict(type="list", elements="list", default=[]),
+        wait_nodes=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+        wait_interval=dict(type="float", default=5),
+    )
+)
 
 
 def execute(module, applier):
@@ -139,37 +136,12 @@ def execute(module, applier):
     module.exit_json(changed=changed, results=[list(r) for r in results], not_ready=not_ready)
 
 
+def execute_module(module, client):
+    execute(module, CniApplier(client, module.params["field_manager"]))
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            kubeconfig=dict(type="path", required=True),
-            context=dict(type="str"),
-            objects=dict(type="list", elements="dict", required=True),
-            field_manager=dict(type="str", default="smcp"),
-            pod_cidr=dict(type="str", required=True),
-            cni_cidr=dict(type="str", required=True),
-            wait=dict(type="bool", default=True),
-            workloads=dict(type="list", elements="list", default=[]),
-            wait_nodes=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=300),
-            wait_interval=dict(type="float", default=5),
-        ),
-        supports_check_mode=True,
-    )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_ERROR)
-    try:
-        applier = Applier(
-            ClientTransport(module.params["kubeconfig"], module.params["context"]), module.params["field_manager"]
-        )
-        execute(module, applier)
-    except KubeError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
-    except Exception as exc:  # kubeconfig unreadable, connection refused
-        module.fail_json(
-            msg="cannot reach the Kubernetes API with %s: %s" % (module.params["kubeconfig"], exc),
-            exception=traceback.format_exc(),
-        )
+    run_kube_module(ARGUMENT_SPEC, execute_module)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ description:
   - O(state=absent) deletes the Node object.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
   name:
     description: Node name.
@@ -30,13 +32,6 @@ options:
     type: str
     choices: [cordoned, drained, schedulable, ready, absent]
     required: true
-  kubeconfig:
-    description: Kubeconfig on the controller.
-    type: path
-    required: true
-  context:
-    description: Kubeconfig context (default the current one).
-    type: str
   timeout:
     description: Seconds to wait for a drain or for the node to become Ready.
     type: int
@@ -58,8 +53,6 @@ options:
       - For hosts that may never have joined (an etcd-only host being removed).
     type: bool
     default: false
-requirements:
-  - kubernetes (Python library, on the controller)
 attributes:
   check_mode:
     support: partial
@@ -75,16 +68,18 @@ EXAMPLES = r"""
   smcp.platform.kube_node:
     name: w1
     state: drained
-    kubeconfig: "{{ smcp_kubeconfig }}"
     timeout: 300
   delegate_to: localhost
+  module_defaults:
+    group/smcp.platform.kube:
+      kubeconfig: "{{ smcp_kubeconfig }}"
 
 - name: Wait until w1 is Ready with kubelet 1.35.1, then uncordon it
   smcp.platform.kube_node:
     name: w1
     state: "{{ item }}"
     version: 1.35.1
-    kubeconfig: "{{ smcp_kubeconfig }}"
+    kubeconfig: "{{ smcp_kubeconfig }}"  # or once for the play, see above
   loop: [ready, schedulable]
   delegate_to: localhost
 """
@@ -122,9 +117,10 @@ blocked:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    kube_argument_spec,
+    run_kube_module,
+)
 from ansible_collections.smcp.platform.plugins.module_utils.kube_node import (  # noqa: E402
     DrainError,
     drain,
@@ -136,17 +132,21 @@ from ansible_collections.smcp.platform.plugins.module_utils.kube_node import (  
     delete_node,
 )
 
-ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
-    "state": {"type": "str", "required": True, "choices": ["cordoned", "drained", "schedulable", "ready", "absent"]},
-    "kubeconfig": {"type": "path", "required": True},
-    "context": {"type": "str"},
-    "timeout": {"type": "int", "default": 300},
-    "grace_period": {"type": "int"},
-    "uncordon_on_failure": {"type": "bool", "default": False},
-    "version": {"type": "str", "default": ""},
-    "missing_ok": {"type": "bool", "default": False},
-}
+ARGUMENT_SPEC = kube_argument_spec(
+    {
+        "name": {"type": "str", "required": True},
+        "state": {
+            "type": "str",
+            "required": True,
+            "choices": ["cordoned", "drained", "schedulable", "ready", "absent"],
+        },
+        "timeout": {"type": "int", "default": 300},
+        "grace_period": {"type": "int"},
+        "uncordon_on_failure": {"type": "bool", "default": False},
+        "version": {"type": "str", "default": ""},
+        "missing_ok": {"type": "bool", "default": False},
+    }
+)
 
 
 def summary(name, node):
@@ -196,12 +196,7 @@ def execute_module(module, client):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        client = KubeClient(module.params["kubeconfig"], context=module.params["context"])
-        execute_module(module, client)
-    except KubeError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+    run_kube_module(ARGUMENT_SPEC, execute_module)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,9 @@ description:
   - Waits up to O(wait_timeout) for a Node that has just joined to register.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
-  kubeconfig:
-    description: Kubeconfig on the controller.
-    type: path
-    required: true
-  context:
-    description: Context in the kubeconfig. Default is its current context.
-    type: str
   nodes:
     description: One entry per Node.
     type: list
@@ -59,8 +54,6 @@ attributes:
   diff_mode:
     support: full
     description: Returns each changed Node's labels and taints before and after.
-requirements:
-  - kubernetes (Python library, on the controller)
 notes:
   - Run it on the controller (C(delegate_to=localhost), C(run_once=true)) with every Node in one call.
 """
@@ -95,47 +88,37 @@ error:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-from ansible_collections.smcp.platform.plugins.module_utils.kube_client import (  # noqa: E402
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    KubeClient,
-    KubeError,
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    kube_argument_spec,
+    run_kube_module,
 )
 from ansible_collections.smcp.platform.plugins.module_utils.kube_nodes import apply  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.kubeadm_config import ConfigError  # noqa: E402
 
-ARGUMENT_SPEC = dict(
-    kubeconfig=dict(type="path", required=True),
-    context=dict(type="str"),
-    nodes=dict(
-        type="list",
-        elements="dict",
-        required=True,
-        options=dict(
-            name=dict(type="str", required=True),
-            labels=dict(type="dict", default={}),
-            taints=dict(type="list", elements="dict", default=[]),
+ARGUMENT_SPEC = kube_argument_spec(
+    dict(
+        nodes=dict(
+            type="list",
+            elements="dict",
+            required=True,
+            options=dict(
+                name=dict(type="str", required=True),
+                labels=dict(type="dict", default={}),
+                taints=dict(type="list", elements="dict", default=[]),
+            ),
         ),
-    ),
-    timeout=dict(type="float", default=10),
-    wait_timeout=dict(type="float", default=120),
+        timeout=dict(type="float", default=10),
+        wait_timeout=dict(type="float", default=120),
+    )
 )
 
 
-def execute_module(module, client=None):
+def execute_module(module, client):
     params = module.params
     try:
-        if client is None:
-            if not HAS_KUBERNETES:
-                module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-            client = KubeClient(params["kubeconfig"], params["context"], params["timeout"])
         outcome = apply(client, params["nodes"], module.check_mode, params["wait_timeout"])
     except ConfigError as exc:
         module.fail_json(msg=str(exc), error=exc.as_dict())
-    except KubeError as exc:
-        module.fail_json(msg=str(exc))
     result = dict(changed=outcome["changed"], nodes=outcome["nodes"])
     if outcome["changed"] and module._diff:
         changed = {name: entry for name, entry in outcome["nodes"].items() if entry["changed"]}
@@ -147,8 +130,7 @@ def execute_module(module, client=None):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    execute_module(module)
+    run_kube_module(ARGUMENT_SPEC, execute_module, timeout_option="timeout")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,11 @@ description:
   - Refuses (fails, or reports with O(fail_on_refusal=false)) a downgrade, a skipped minor, a kubelet
     newer than the API server or too old for it, an unsupported version and mixed control-plane
     versions, naming the rule and the fix.
-  - Runs on the controller only; it contacts nothing.
+  - Runs on the controller only; it contacts nothing but the Kubernetes API, and that only with O(kubeconfig).
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
 options:
   target:
     description: Kubernetes version to reach (C(1.36.0) or C(v1.36.0)); must be in the versions table.
@@ -48,9 +50,6 @@ options:
       - Nodes in O(kubelets) that are not registered are left out and listed in RV(missing); a missing
         control plane fails.
     type: path
-  context:
-    description: Kubeconfig context (default the current one).
-    type: str
   etcd:
     description: Installed etcd version (the oldest member's); empty = not checked.
     type: str
@@ -184,7 +183,13 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeError  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (  # noqa: E402
+    fail_kube,
+    kube_argument_spec,
+    kube_client,
+    run_kube_module,
+)
 from ansible_collections.smcp.platform.plugins.module_utils.kube_node import read_cni, read_versions  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import (  # noqa: E402
@@ -194,18 +199,18 @@ from ansible_collections.smcp.platform.plugins.module_utils.upgrade_plan import 
     plan,
 )
 
-ARGUMENT_SPEC = {
-    "target": {"type": "str", "required": True},
-    "control_planes": {"type": "raw", "required": True},
-    "kubelets": {"type": "raw", "default": {}},
-    "kubeconfig": {"type": "path"},
-    "context": {"type": "str"},
-    "etcd": {"type": "str", "default": ""},
-    "containerd": {"type": "dict", "default": {}},
-    "cni": {"type": "dict", "default": {}},
-    "allow_multi_hop": {"type": "bool", "default": False},
-    "fail_on_refusal": {"type": "bool", "default": True},
-}
+ARGUMENT_SPEC = kube_argument_spec(
+    {
+        "target": {"type": "str", "required": True},
+        "control_planes": {"type": "raw", "required": True},
+        "kubelets": {"type": "raw", "default": {}},
+        "etcd": {"type": "str", "default": ""},
+        "containerd": {"type": "dict", "default": {}},
+        "cni": {"type": "dict", "default": {}},
+        "allow_multi_hop": {"type": "bool", "default": False},
+        "fail_on_refusal": {"type": "bool", "default": True},
+    }
+)
 
 
 def live_versions(module: AnsibleModule, client: Any = None) -> dict[str, Any]:
@@ -220,13 +225,13 @@ def live_versions(module: AnsibleModule, client: Any = None) -> dict[str, Any]:
     names_kl = list(kls) if isinstance(kls, (list, dict)) else [kls]
     try:
         if client is None:
-            client = KubeClient(p["kubeconfig"], context=p["context"])
+            client = kube_client(module)
         found = read_versions(client, [str(h) for h in names_cp], [str(h) for h in names_kl])
         cni = p["cni"] or {}
         if cni.get("name") and not cni.get("version"):
             found["cni"] = read_cni(client, str(cni["name"]))
     except KubeError as exc:
-        module.fail_json(msg=f"reading the cluster's versions failed: {exc}")
+        fail_kube(module, exc, prefix="reading the cluster's versions failed: ")
     lost = [h for h in names_cp if h in found["missing"]]
     if lost:
         module.fail_json(
@@ -262,8 +267,7 @@ def execute_module(module: AnsibleModule, table: Table | None = None, client: An
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    execute_module(module)
+    run_kube_module(ARGUMENT_SPEC, lambda module, client: execute_module(module, client=client), client_optional=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from ansible_collections.smcp.platform.plugins.module_utils import cni_kube, cni_versions  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.cni_render import manifests as cni_render  # noqa: E402
+from ansible_collections.smcp.platform.plugins.module_utils.kube_client import KubeClient, KubeError  # noqa: E402
 
 from tests.standins.kubeapi import KubeAPI  # noqa: E402
 
@@ -52,7 +53,7 @@ def api(tmp_path):
 
 def applier(api, clock=None):
     clock = clock or Clock()
-    return cni_kube.Applier(cni_kube.ClientTransport(api.kc), "smcp", clock=clock, sleep=clock.sleep)
+    return cni_kube.CniApplier(KubeClient(api.kc), "smcp", clock=clock, sleep=clock.sleep)
 
 
 def add_node(a, name, ready=True, pod_cidr="10.244.1.0/24"):
@@ -65,7 +66,7 @@ def add_node(a, name, ready=True, pod_cidr="10.244.1.0/24"):
             "conditions": [{"type": "Ready", "status": "True" if ready else "False", "reason": "KubeletNotReady"}]
         },
     }
-    status, data = a.t.request("POST", "/api/v1/nodes", node)
+    status, data = a.client.call("POST", "/api/v1/nodes", node)
     assert status == 201, data
 
 
@@ -76,7 +77,7 @@ def add_kubeadm_config(a, pod_subnet):
         "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
         "data": {"ClusterConfiguration": KUBEADM.format(pod_subnet)},
     }
-    assert a.t.request("POST", "/api/v1/namespaces/kube-system/configmaps", cm)[0] == 201
+    assert a.client.call("POST", "/api/v1/namespaces/kube-system/configmaps", cm)[0] == 201
 
 
 def test_apply_uses_server_side_apply_and_is_idempotent(api):
@@ -163,7 +164,7 @@ def test_kubeadm_pod_subnet_mismatch_is_reported(api):
 def test_api_errors_name_the_object(api):
     a = applier(api)
     api.fail(method="PATCH", path=r"/daemonsets/calico-node$", status=500, message="etcd unavailable")
-    with pytest.raises(cni_kube.KubeError) as err:
+    with pytest.raises(KubeError) as err:
         a.apply_all(render())
     assert "apply DaemonSet kube-system/calico-node failed: HTTP 500" in str(err.value)
 
@@ -172,6 +173,6 @@ def test_unreachable_api_is_a_clear_error(tmp_path):
     kc = tmp_path / "admin.conf"
     with KubeAPI() as server:
         server.kubeconfig(kc)
-    a = cni_kube.Applier(cni_kube.ClientTransport(str(kc)))
-    with pytest.raises(cni_kube.KubeError, match="GET /api/v1/namespaces/kube-system/configmaps/kubeadm-config failed"):
+    a = cni_kube.CniApplier(KubeClient(str(kc)))
+    with pytest.raises(KubeError, match="GET /api/v1/namespaces/kube-system/configmaps/kubeadm-config failed"):
         a.check_consistency("10.244.0.0/16", "10.244.0.0/16")
