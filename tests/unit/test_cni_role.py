@@ -36,6 +36,7 @@ def run_role(tmp_path: Path, kubeconfig: Path, **extra) -> subprocess.CompletedP
             "hosts": "all",
             "gather_facts": True,
             "vars": {"smcp_kubeconfig": str(kubeconfig), "cni_wait_timeout": 5, **extra},
+            "module_defaults": {"group/smcp.platform.kube": {"kubeconfig": "{{ smcp_kubeconfig }}"}},
             "roles": ["smcp.platform.cni"],
         }
     ]

@@ -17,6 +17,9 @@ PLAY = """
 - hosts: localhost
   connection: local
   gather_facts: false
+  module_defaults:
+    group/smcp.platform.kube:
+      kubeconfig: "{{{{ smcp_kubeconfig }}}}"
   vars:
     smcp_kubeconfig: {kubeconfig}
     smcp_cluster_name: edge
