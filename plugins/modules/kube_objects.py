@@ -23,16 +23,16 @@ author:
 extends_documentation_fragment:
   - smcp.platform.kube_auth
 options:
-  objects:
-    description: The manifests, in apply order.
-    type: list
-    elements: dict
-    required: true
   state:
     description: V(present) applies, V(absent) deletes, V(query) reads.
     type: str
     choices: [present, absent, query]
     default: present
+  objects:
+    description: The manifests, in apply order.
+    type: list
+    elements: dict
+    required: true
   field_manager:
     description: Server-side apply field manager.
     type: str
