@@ -12,6 +12,9 @@ import testinfra
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 # The inventory `smcpctl sandbox up` wrote for this scenario's sandbox (its own known_hosts and key).
 SANDBOX_INVENTORY = pathlib.Path("/var/lib/smcp/sandbox/mol-host-prep/inventory.yml")
+# "Swap on" inside one host: a fake /proc/swaps bind-mounted in that host's own mount namespace (the machine's
+# swap is never touched; a sandbox host shares the machine's kernel, so swapon there would act on the machine).
+FAKE_SWAPS = "Filename\tType\tSize\tUsed\tPriority\n/dev/sdz9 partition\t4194300\t0\t-2\n"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +56,15 @@ def prepare_hosts():
         )
 
     return _run
+
+
+@pytest.fixture
+def swap_on(get_host):
+    """Make /proc/swaps of mol-host-prep-1 (only) list an active swap partition."""
+    host = get_host("mol-host-prep-1")
+    host.run(f"printf '{FAKE_SWAPS}' > /tmp/smcp-fake-swaps")
+    mounted = host.run("sudo -n mount --bind /tmp/smcp-fake-swaps /proc/swaps")
+    assert mounted.rc == 0, mounted.stderr
+    yield host
+    host.run("sudo -n umount /proc/swaps")
+    assert host.file("/proc/swaps").content_string.splitlines()[1:] == []

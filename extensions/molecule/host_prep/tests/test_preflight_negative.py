@@ -13,8 +13,6 @@ import pytest
 
 pytestmark = pytest.mark.sandbox
 
-FAKE_SWAPS = "Filename\tType\tSize\tUsed\tPriority\n/dev/sdz9 partition\t4194300\t0\t-2\n"
-
 
 def _assert_stopped_in_preflight(result: subprocess.CompletedProcess[str], *expected: str) -> None:
     output = result.stdout + result.stderr
@@ -26,18 +24,6 @@ def _assert_stopped_in_preflight(result: subprocess.CompletedProcess[str], *expe
     # Nothing after preflight ran: no host_prep or containerd task in the log.
     assert "smcp.platform.host_prep :" not in output
     assert "smcp.platform.containerd :" not in output
-
-
-@pytest.fixture
-def swap_on(get_host):
-    """Make /proc/swaps of mol-host-prep-1 (only) list an active swap partition."""
-    host = get_host("mol-host-prep-1")
-    host.run(f"printf '{FAKE_SWAPS}' > /tmp/smcp-fake-swaps")
-    mounted = host.run("sudo -n mount --bind /tmp/smcp-fake-swaps /proc/swaps")
-    assert mounted.rc == 0, mounted.stderr
-    yield host
-    host.run("sudo -n umount /proc/swaps")
-    assert host.file("/proc/swaps").content_string.splitlines()[1:] == []
 
 
 def test_swap_back_on(swap_on, prepare_hosts):

@@ -1,0 +1,50 @@
+"""host_prep turns swap off when the host has it on, and leaves a host without swap alone.
+
+A sandbox host shares the machine's kernel, so no real swap can be turned on or off there: swap is made to
+look on inside one host (a fake /proc/swaps in its own mount namespace, fixture swap_on) and the role's
+decision is checked from its output (on a sandbox host it reports the swapoff it would run; elsewhere it runs
+`swapoff -a`). The machine's swap is never touched.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+TASK = "smcp.platform.host_prep : Turn swap off now"
+
+
+def _swap_task(output: str, host: str) -> str:
+    """The status line of the swap task for one host (`changed: [host]`, `ok: [host]`, ...)."""
+    block = output.split(f"TASK [{TASK}]", 1)
+    assert len(block) == 2, output[-3000:]
+    section = block[1].split("TASK [", 1)[0]
+    match = re.search(rf"^(\w+): \[{re.escape(host)}\].*$", section, re.MULTILINE)
+    assert match, section
+    return section[match.start() :]
+
+
+def _kernel_phase(prepare_hosts):
+    # Only host_prep's kernel phase on the one host (preflight, which would refuse a host with swap on, is
+    # not run: this checks host_prep's own decision).
+    result = prepare_hosts("--limit", "mol-host-prep-1", "--tags", "host_prep_kernel", "-v")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_swap_on_is_turned_off(swap_on, prepare_hosts):
+    assert "/dev/sdz9" in swap_on.file("/proc/swaps").content_string
+    status = _swap_task(_kernel_phase(prepare_hosts), "mol-host-prep-1")
+    assert status.startswith("changed: [mol-host-prep-1]"), status
+    assert "swap-turned-off" in status
+    assert "sandbox host: swapoff -a not run" in status  # the decision, without acting on the machine's kernel
+
+
+def test_no_swap_is_left_alone(get_host, prepare_hosts):
+    assert get_host("mol-host-prep-1").file("/proc/swaps").content_string.splitlines()[1:] == []
+    status = _swap_task(_kernel_phase(prepare_hosts), "mol-host-prep-1")
+    assert status.startswith("ok: [mol-host-prep-1]"), status
+    assert "swap-turned-off" not in status.split("\n", 1)[0]
