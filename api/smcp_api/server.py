@@ -1,10 +1,12 @@
-"""`smcp-api`: run the management API with uvicorn."""
+"""`smcp-api`: run the management API with uvicorn; `smcp-api bootstrap` prepares its store and tokens."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -23,6 +25,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="re-encrypt every stored credential with a new secret key, save the key, and exit (service stopped)",
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    boot = commands.add_parser(
+        "bootstrap",
+        help="before the first start: migrate the store, create the admin token (written to the admin token file, "
+        "never printed) and a viewer token for Prometheus; prints which were created as one JSON line",
+        description="Migrates the database; on an empty token table creates an admin token and writes it to "
+        "SMCP_ADMIN_TOKEN_FILE (0600) so the service never prints one; makes sure the token in "
+        "--scrape-token-file is a valid viewer token named --scrape-token-name (else a new one replaces it). "
+        'Prints {"admin_token": bool, "scrape_token": bool} (true = created); never a secret.',
+    )
+    boot.add_argument("--scrape-token-file", type=Path, required=True, help="file holding the viewer token (0600)")
+    boot.add_argument("--scrape-token-name", required=True, help="name of that token, e.g. prometheus-mgmt1")
     args = parser.parse_args(argv)
     overrides: dict[str, object] = {}
     if args.db_url:
@@ -31,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
         overrides["data_dir"] = args.data_dir
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "bootstrap":
+        from smcp_api.bootstrap import bootstrap
+
+        sys.stdout.write(json.dumps(bootstrap(settings, args.scrape_token_file, args.scrape_token_name)) + "\n")
+        return
     if args.rotate_secret_key:
         rotate_secret_key(settings)
         return

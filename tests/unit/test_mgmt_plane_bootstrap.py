@@ -1,31 +1,30 @@
-"""The mgmt_plane role's bootstrap helper: creates the first admin token and a valid Prometheus scrape
-token, each once, 0600, and never prints a secret."""
+"""`smcp-api bootstrap`, run by the mgmt_plane role before the service's first start: creates the first admin
+token and a valid Prometheus scrape token, each once, 0600, and never prints a secret. The API's own start-up
+creates its admin token with the same function (smcp_api.bootstrap.ensure_admin_token)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import stat
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
+from smcp_api import bootstrap as bootstrap_module
+from smcp_api import server
 from smcp_api.core.config import Settings
 from smcp_api.db import make_engine, make_sessionmaker
 from smcp_api.models import Token
 from smcp_api.security import hash_token
 from sqlalchemy import select
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "mgmt_plane" / "files" / "smcp-mgmt-bootstrap.py"
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "mgmt_plane"
 
 
 @pytest.fixture
 def helper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("smcp_mgmt_bootstrap", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bootstrap_module
 
 
 @pytest.fixture
@@ -94,9 +93,43 @@ def test_output_carries_no_secret(
     monkeypatch.setenv("SMCP_DATA_DIR", str(tmp_path / "api"))
     monkeypatch.delenv("SMCP_DB_URL", raising=False)
     scrape = tmp_path / "api" / "prometheus.token"
-    assert helper.main(["smcp-mgmt-bootstrap.py", str(scrape), "prometheus-m1"]) == 0
+    server.main(["bootstrap", "--scrape-token-file", str(scrape), "--scrape-token-name", "prometheus-m1"])
     out, err = capsys.readouterr()
     assert json.loads(out) == {"admin_token": True, "scrape_token": True}
     secrets = [(tmp_path / "api" / "admin.token").read_text().strip(), scrape.read_text().strip()]
     assert not any(secret in out + err for secret in secrets)
-    assert helper.main(["smcp-mgmt-bootstrap.py"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        server.main(["bootstrap"])
+    assert usage.value.code == 2
+    assert "--scrape-token-file" in capsys.readouterr().err
+
+
+def test_the_role_runs_the_command_as_the_parser_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mgmt_plane task calls `<venv>/bin/smcp-api bootstrap ...` with arguments the command accepts."""
+    tasks = yaml.safe_load((ROLE / "tasks" / "api.yml").read_text(encoding="utf-8"))
+    (task,) = [t for t in tasks if "create the admin and Prometheus tokens" in t.get("name", "")]
+    argv = task["ansible.builtin.command"]["argv"]
+    command = argv[argv.index("--") + 1 :]
+    assert command[0] == "{{ _mgmt_plane_venv }}/bin/smcp-api"
+    seen: list[tuple[str, Path, str]] = []
+    monkeypatch.setattr(
+        bootstrap_module, "bootstrap", lambda settings, path, name: seen.append(("called", path, name)) or {}
+    )
+    server.main(command[1:])
+    assert seen == [("called", Path("{{ _mgmt_plane_scrape_token_file }}"), "prometheus-{{ inventory_hostname }}")]
+    assert not (ROLE / "files" / "smcp-mgmt-bootstrap.py").exists()
+
+
+def test_the_service_start_creates_its_admin_token_the_same_way(settings: Settings) -> None:
+    """main._bootstrap_admin prints the token the shared function created (and only on an empty table)."""
+    from smcp_api.main import _bootstrap_admin
+    from smcp_api.services import build_services
+
+    services = build_services(settings)
+    try:
+        first = _bootstrap_admin(services)
+        assert first is not None and settings.token_file().read_text().strip() == first
+        assert tokens(settings) == {"bootstrap-admin": ("admin", hash_token(first))}
+        assert _bootstrap_admin(services) is None
+    finally:
+        services.engine.dispose()
