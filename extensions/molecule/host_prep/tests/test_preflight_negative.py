@@ -46,7 +46,9 @@ def test_duplicate_hostname(prepare_hosts):
 def test_overlapping_cidrs(prepare_hosts):
     result = prepare_hosts("-e", "smcp_pod_cidr=10.96.0.0/16")
     _assert_stopped_in_preflight(
-        result, "[cidr_overlap] smcp_pod_cidr overlaps smcp_service_cidr (found 10.96.0.0/16 and 10.96.0.0/12"
+        result,
+        "[cidr_overlap] smcp_pod_cidr overlaps smcp_service_cidr 10.96.0.0/12 (found 10.96.0.0/16, "
+        "need disjoint networks)",
     )
 
 
