@@ -102,9 +102,9 @@ def execute_module(module, client):
         module.exit_json(changed=False, objects=found, results=[])
     if p["state"] == "absent":
         results = [(object_name(o), applier.delete(o, dry_run=module.check_mode)) for o in reversed(p["objects"])]
-        module.exit_json(changed=any(r == "deleted" for _, r in results), results=[list(r) for r in results])
+        module.exit_json(changed=any(r[1] == "deleted" for r in results), results=[list(r) for r in results])
     results = applier.apply_all(p["objects"], dry_run=module.check_mode)
-    module.exit_json(changed=any(r != "unchanged" for _, r in results), results=[list(r) for r in results])
+    module.exit_json(changed=any(r[1] != "unchanged" for r in results), results=[list(r) for r in results])
 
 
 def main():
