@@ -282,24 +282,31 @@ def cluster_state_dir(services: Services, cluster_name: str) -> Path:
     return private_dir(services.settings.data_dir / "clusters" / cluster_name)
 
 
+CLUSTER_FILES = ("admin.conf", "ca.crt")
+"""What the control_plane role writes next to the operator kubeconfig and later jobs read (ca.crt: the
+cluster CA the node role's API checks verify with)."""
+
+
 def _seed(services: Services, private_dir_: Path, cluster_name: str | None) -> None:
-    """Give the job its cluster's admin kubeconfig where the roles look for it (~/.smcp/clusters/NAME)."""
+    """Give the job its cluster's admin kubeconfig and CA where the roles look for them (~/.smcp/clusters/NAME)."""
     if not cluster_name:
         return
-    kept = cluster_state_dir(services, cluster_name) / "admin.conf"
-    if kept.is_file():
-        dest = private_dir_ / ".smcp" / "clusters" / cluster_name / "admin.conf"
-        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copyfile(kept, dest)
-        os.chmod(dest, 0o600)
+    for name in CLUSTER_FILES:
+        kept = cluster_state_dir(services, cluster_name) / name
+        if kept.is_file():
+            dest = private_dir_ / ".smcp" / "clusters" / cluster_name / name
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(kept, dest)
+            os.chmod(dest, 0o600)
 
 
 def _harvest(services: Services, private_dir_: Path, cluster_name: str | None, backups: Path | None) -> None:
-    """Keep what outlives the job: the cluster's admin kubeconfig and etcd snapshots (the job dir goes)."""
+    """Keep what outlives the job: the cluster's admin kubeconfig, its CA and etcd snapshots (the job dir goes)."""
     if cluster_name:
-        made = private_dir_ / ".smcp" / "clusters" / cluster_name / "admin.conf"
-        if made.is_file() and not made.is_symlink():
-            write_private_file(cluster_state_dir(services, cluster_name) / "admin.conf", made.read_bytes())
+        for name in CLUSTER_FILES:
+            made = private_dir_ / ".smcp" / "clusters" / cluster_name / name
+            if made.is_file() and not made.is_symlink():
+                write_private_file(cluster_state_dir(services, cluster_name) / name, made.read_bytes())
     if backups is not None and backups.is_dir() and cluster_name:
         dest = backup_dir(services, cluster_name)
         for item in backups.iterdir():
