@@ -22,7 +22,8 @@ def _persisted_sysctls(host) -> dict[str, str]:
 
 
 def test_swap_off_now_and_across_reboots(host):
-    # No active swap device (a sandbox host sees the machine's, which has none).
+    # No active swap device (a sandbox host sees the machine's, which has none: that swap is turned off is
+    # checked from the role's decision in test_swap_decision.py).
     assert host.file("/proc/swaps").content_string.splitlines()[1:] == []
     # The fstab swap entry planted by prepare.yml (first host) is commented out; none is active anywhere.
     for line in host.file("/etc/fstab").content_string.splitlines():
