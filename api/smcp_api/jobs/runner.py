@@ -272,8 +272,13 @@ def _preflight_results(
                 }
 
 
+SNAPSHOT_OPERATIONS = ("etcd_backup", "upgrade")
+"""Operations whose playbook fetches an etcd snapshot to the controller (etcd_backup_dir, refused from users;
+the role's default, under the working directory, is not the job's to write)."""
+
+
 def backup_dir(services: Services, cluster_name: str) -> Path:
-    """Where etcd_backup jobs' snapshots are kept (0700, the service's), one directory per cluster."""
+    """Where etcd_backup and upgrade jobs' snapshots are kept (0700, the service's), one directory per cluster."""
     return private_dir(services.settings.data_dir / "backups" / "etcd" / cluster_name)
 
 
@@ -355,7 +360,7 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
         if job.cluster_id:
             cluster_name = str(files.inventory["all"]["vars"].get("smcp_cluster_name") or "") or None
             _seed(services, job_dir, cluster_name)
-        if job.operation == "etcd_backup" and "etcd_backup_dir" not in files.extravars:
+        if job.operation in SNAPSHOT_OPERATIONS and "etcd_backup_dir" not in files.extravars:
             backups = job_dir / "out" / "backups"  # kept by _harvest in the service's backup dir
             backups.mkdir(mode=0o700, parents=True)
             files.extravars["etcd_backup_dir"] = str(backups)
