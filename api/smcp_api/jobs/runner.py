@@ -450,8 +450,3 @@ def finish(
         if status == "successful" and (job := session.get(Job, job_id)) is not None:
             record_outcome(session, job)
         session.execute(delete(Lock).where(Lock.job_id == job_id))
-
-
-def private_dir_is_private(path: Path) -> bool:
-    """True when only the owner can enter `path` (used by tests)."""
-    return (os.stat(path).st_mode & 0o077) == 0
