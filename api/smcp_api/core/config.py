@@ -35,6 +35,27 @@ class Settings(BaseSettings):
         le=64,
         description="Jobs run at the same time (thread pool size); 0 = no in-process worker (jobs stay pending).",
     )
+    broker_url: str = Field(
+        default="",
+        max_length=2048,
+        pattern=r"^(amqps?://\S+)?$",
+        description="AMQP URL of RabbitMQ (amqp://user:password@host:5672/vhost); empty = the embedded default "
+        "(jobs run in the API process, no broker). With a broker, smcp-api only publishes job ids and the "
+        "smcp-worker processes run the jobs (SMCP_WORKERS slots each).",
+    )
+    broker_sweep_interval: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between smcp-worker sweeps that re-publish pending jobs whose message was lost.",
+    )
+    broker_republish_after: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="A job pending longer than this many seconds is published again by the sweep "
+        "(a duplicate is harmless: the claim is a guarded state change).",
+    )
     collections_path: Path | None = Field(
         default=None,
         description="ANSIBLE_COLLECTIONS_PATH for jobs.",
