@@ -20,11 +20,10 @@ try:
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the module
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = exc
+    CRYPTOGRAPHY_IMPORT_ERROR: ImportError | None = exc
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 # What a certificate is used for. Peer and server certificates are presented on both
 # sides of a TLS connection by etcd (members dial each other; the gRPC gateway dials
@@ -154,33 +153,43 @@ def signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     return True
 
 
-def new_ca(common_name: str, days: int) -> Issued:
-    key = new_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = _now()
-    cert = (
+def _builder(subject, issuer, public_key, now: datetime.datetime, expiry: datetime.datetime, ca: bool):
+    """What a CA and a leaf certificate share: names, key, serial, validity, basic constraints, key usage.
+
+    A CA signs certificates (key_cert_sign, crl_sign, path length 0); a leaf enciphers keys.
+    """
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .not_valid_after(expiry)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=False,
+                key_encipherment=not ca,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_cert_sign=ca,
+                crl_sign=ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
+    )
+
+
+def new_ca(common_name: str, days: int) -> Issued:
+    key = new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = _now()
+    cert = (
+        _builder(name, name, key.public_key(), now, now + datetime.timedelta(days=days), ca=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -199,28 +208,7 @@ def issue(spec: CertSpec, ca_cert: x509.Certificate, ca_key, days: int) -> Issue
     now = _now()
     expiry = min(now + datetime.timedelta(days=days), not_after(ca_cert))
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(expiry)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        _builder(x509.Name(attrs), ca_cert.subject, key.public_key(), now, expiry, ca=False)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
     )

@@ -22,19 +22,18 @@ try:
     from kubernetes import config as kube_config
     from kubernetes.client.exceptions import ApiException
 
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the modules
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = exc
+    KUBERNETES_IMPORT_ERROR: ImportError | None = exc
+else:
+    KUBERNETES_IMPORT_ERROR = None
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - reported by the modules
-    HAS_CRYPTOGRAPHY = False
+except ImportError as exc:  # pragma: no cover - reported by the modules
+    CRYPTOGRAPHY_IMPORT_ERROR: ImportError | None = exc
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 
 class KubeError(Exception):
@@ -61,7 +60,7 @@ class KubeClient:
     def __init__(
         self, kubeconfig: str, context: str | None = None, timeout: float = 10, check_mode: bool = False
     ) -> None:
-        if not HAS_KUBERNETES:
+        if KUBERNETES_IMPORT_ERROR is not None:
             raise KubeError(f"the Python library 'kubernetes' is missing on the controller: {KUBERNETES_IMPORT_ERROR}")
         try:
             self.api = kube_config.new_client_from_config(config_file=kubeconfig, context=context)
@@ -362,7 +361,7 @@ def _workload_state(kind: str, namespace: str, name: str, obj: dict[str, Any]) -
 
 def ca_cert_hash(pem: bytes) -> str:
     """kubeadm's discovery hash: sha256 over the DER SubjectPublicKeyInfo of the CA certificate."""
-    if not HAS_CRYPTOGRAPHY:
+    if CRYPTOGRAPHY_IMPORT_ERROR is not None:
         raise KubeError("the Python library 'cryptography' is missing on the controller (needed for the CA hash)")
     try:
         cert = x509.load_pem_x509_certificate(pem)

@@ -17,7 +17,6 @@ from typing import Any, Callable, NoReturn
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.smcp.platform.plugins.module_utils.kube_client import (
-    HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     KubeClient,
     KubeError,
@@ -70,7 +69,7 @@ def fail_kube(module: AnsibleModule, exc: KubeError, prefix: str = "", **extra: 
 
 def kube_client(module: AnsibleModule, timeout: float = 10) -> KubeClient:
     """The client for the module's kubeconfig/context; in check mode it refuses writes without dryRun."""
-    if not HAS_KUBERNETES:
+    if KUBERNETES_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     if not module.params.get("kubeconfig"):
         module.fail_json(

@@ -337,7 +337,7 @@ def main():
             result = install(module)
             result["diff"] = dict(before={"files": []}, after={"files": result["written"]})
         else:
-            if not pki.HAS_CRYPTOGRAPHY:
+            if pki.CRYPTOGRAPHY_IMPORT_ERROR is not None:
                 module.fail_json(
                     msg=missing_required_lib("cryptography (Debian: python3-cryptography)"),
                     exception=str(pki.CRYPTOGRAPHY_IMPORT_ERROR),

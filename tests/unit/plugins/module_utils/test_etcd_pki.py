@@ -49,6 +49,27 @@ def test_client_certificate_is_client_auth_only_with_organization(ca):
     assert "O=system:masters" in cert.subject.rfc4514_string()
 
 
+def test_ca_signs_and_leaf_enciphers(ca):
+    """The CA may sign certificates (path length 0) and nothing else; a leaf may not sign certificates."""
+    _issued, ca_cert, ca_key = ca
+    leaf = pki.load_cert(pki.issue(spec(), ca_cert, ca_key, 365).cert_pem, "leaf")
+    seen = {}
+    for what, cert in (("ca", ca_cert), ("leaf", leaf)):
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+        assert basic.critical and usage.critical
+        seen[what] = (
+            basic.value.ca,
+            basic.value.path_length,
+            usage.value.digital_signature,
+            usage.value.key_encipherment,
+            usage.value.key_cert_sign,
+            usage.value.crl_sign,
+        )
+    assert seen == {"ca": (True, 0, True, False, True, True), "leaf": (False, None, True, True, False, False)}
+    assert ca_cert.subject == ca_cert.issuer and leaf.issuer == ca_cert.subject
+
+
 def test_validity_is_capped_at_the_ca_expiry():
     short = pki.new_ca("short-ca", 10)
     ca_cert, ca_key = pki.load_cert(short.cert_pem, "ca"), pki.load_key(short.key_pem, "ca")
