@@ -16,16 +16,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data impo
     LINUX_NODES,
     NS,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render.objects import (
-    api_object,
-    cluster_role_binding,
-    crd,
-    daemonset,
-    env_var,
-    host_path_volume,
-    policy_rule,
-    volume_mount,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render import objects as k8s
 
 _COMPONENTS = ("calico-node", "calico-cni-plugin", "calico-kube-controllers")
 _CALICO_ALL = [CALICO_GROUP]
@@ -65,7 +56,7 @@ def _cni_network_config():
 
 def _config_map(backend, mtu):
     """calico-config: the backend, the veth MTU and the CNI network config."""
-    return api_object(
+    return k8s.api_object(
         "v1",
         "ConfigMap",
         "calico-config",
@@ -81,49 +72,47 @@ def _config_map(backend, mtu):
 
 def _node_role():
     """The ClusterRole of calico-node."""
-    return api_object(
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRole",
+    return k8s.cluster_role(
         "calico-node",
-        rules=[
-            policy_rule([""], ["pods", "nodes", "namespaces"], ["get"]),
-            policy_rule(["discovery.k8s.io"], ["endpointslices"], ["watch", "list"]),
-            policy_rule([""], ["endpoints", "services"], ["watch", "list", "get"]),
-            policy_rule([""], ["configmaps"], ["get"]),
-            policy_rule([""], ["nodes/status"], ["patch", "update"]),
-            policy_rule(["networking.k8s.io"], ["networkpolicies"], ["watch", "list"]),
-            policy_rule(
+        [
+            k8s.policy_rule([""], ["pods", "nodes", "namespaces"], ["get"]),
+            k8s.policy_rule(["discovery.k8s.io"], ["endpointslices"], ["watch", "list"]),
+            k8s.policy_rule([""], ["endpoints", "services"], ["watch", "list", "get"]),
+            k8s.policy_rule([""], ["configmaps"], ["get"]),
+            k8s.policy_rule([""], ["nodes/status"], ["patch", "update"]),
+            k8s.policy_rule(["networking.k8s.io"], ["networkpolicies"], ["watch", "list"]),
+            k8s.policy_rule(
                 ["policy.networking.k8s.io"],
                 ["adminnetworkpolicies", "baselineadminnetworkpolicies"],
                 ["watch", "list"],
             ),
-            policy_rule([""], ["pods", "namespaces", "serviceaccounts"], ["list", "watch"]),
-            policy_rule([""], ["pods/status"], ["patch"]),
-            policy_rule(_CALICO_ALL, [info[0] for info in CALICO_KINDS.values()], ["get", "list", "watch"]),
-            policy_rule(_CALICO_ALL, ["ippools", "felixconfigurations", "clusterinformations"], ["create", "update"]),
-            policy_rule(_CALICO_ALL, ["caliconodestatuses"], ["update"]),
-            policy_rule([""], ["nodes"], ["get", "list", "watch"]),
-            policy_rule(
+            k8s.policy_rule([""], ["pods", "namespaces", "serviceaccounts"], ["list", "watch"]),
+            k8s.policy_rule([""], ["pods/status"], ["patch"]),
+            k8s.policy_rule(_CALICO_ALL, [info[0] for info in CALICO_KINDS.values()], ["get", "list", "watch"]),
+            k8s.policy_rule(
+                _CALICO_ALL, ["ippools", "felixconfigurations", "clusterinformations"], ["create", "update"]
+            ),
+            k8s.policy_rule(_CALICO_ALL, ["caliconodestatuses"], ["update"]),
+            k8s.policy_rule([""], ["nodes"], ["get", "list", "watch"]),
+            k8s.policy_rule(
                 _CALICO_ALL,
                 ["blockaffinities", "ipamblocks", "ipamhandles"],
                 ["get", "list", "create", "update", "delete"],
             ),
-            policy_rule(_CALICO_ALL, ["ipamconfigs"], ["get", "create"]),
-            policy_rule(["apps"], ["daemonsets"], ["get"]),
+            k8s.policy_rule(_CALICO_ALL, ["ipamconfigs"], ["get", "create"]),
+            k8s.policy_rule(["apps"], ["daemonsets"], ["get"]),
         ],
     )
 
 
 def _cni_plugin_role():
     """The ClusterRole of calico-cni-plugin."""
-    return api_object(
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRole",
+    return k8s.cluster_role(
         "calico-cni-plugin",
-        rules=[
-            policy_rule([""], ["pods", "nodes", "namespaces"], ["get"]),
-            policy_rule([""], ["pods/status"], ["patch"]),
-            policy_rule(
+        [
+            k8s.policy_rule([""], ["pods", "nodes", "namespaces"], ["get"]),
+            k8s.policy_rule([""], ["pods/status"], ["patch"]),
+            k8s.policy_rule(
                 _CALICO_ALL,
                 [
                     "blockaffinities",
@@ -142,76 +131,76 @@ def _cni_plugin_role():
 
 def _kube_controllers_role():
     """The ClusterRole of calico-kube-controllers."""
-    return api_object(
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRole",
+    return k8s.cluster_role(
         "calico-kube-controllers",
-        rules=[
-            policy_rule([""], ["nodes"], ["watch", "list", "get"]),
-            policy_rule([""], ["pods"], ["get", "list", "watch"]),
-            policy_rule(_CALICO_ALL, ["ipreservations"], ["list"]),
-            policy_rule(
+        [
+            k8s.policy_rule([""], ["nodes"], ["watch", "list", "get"]),
+            k8s.policy_rule([""], ["pods"], ["get", "list", "watch"]),
+            k8s.policy_rule(_CALICO_ALL, ["ipreservations"], ["list"]),
+            k8s.policy_rule(
                 _CALICO_ALL,
                 ["blockaffinities", "ipamblocks", "ipamhandles", "tiers"],
                 ["get", "list", "create", "update", "delete", "watch"],
             ),
-            policy_rule(_CALICO_ALL, ["ippools"], ["list", "watch"]),
-            policy_rule(_CALICO_ALL, ["hostendpoints"], ["get", "list", "create", "update", "delete"]),
-            policy_rule(_CALICO_ALL, ["clusterinformations"], ["get", "list", "create", "update", "watch"]),
-            policy_rule(_CALICO_ALL, ["kubecontrollersconfigurations"], ["get", "create", "list", "update", "watch"]),
-            policy_rule(["networking.k8s.io"], ["networkpolicies"], ["get", "list", "watch"]),
+            k8s.policy_rule(_CALICO_ALL, ["ippools"], ["list", "watch"]),
+            k8s.policy_rule(_CALICO_ALL, ["hostendpoints"], ["get", "list", "create", "update", "delete"]),
+            k8s.policy_rule(_CALICO_ALL, ["clusterinformations"], ["get", "list", "create", "update", "watch"]),
+            k8s.policy_rule(
+                _CALICO_ALL, ["kubecontrollersconfigurations"], ["get", "create", "list", "update", "watch"]
+            ),
+            k8s.policy_rule(["networking.k8s.io"], ["networkpolicies"], ["get", "list", "watch"]),
         ],
     )
 
 
 def _rbac():
     """ServiceAccounts, ClusterRoles and ClusterRoleBindings of the three Calico components."""
-    objs = [api_object("v1", "ServiceAccount", sa, NS) for sa in _COMPONENTS]
+    objs = [k8s.api_object("v1", "ServiceAccount", sa, NS) for sa in _COMPONENTS]
     objs += [_node_role(), _cni_plugin_role(), _kube_controllers_role()]
-    objs += [cluster_role_binding(name, name, name, NS) for name in _COMPONENTS]
+    objs += [k8s.cluster_role_binding(name, name, name, NS) for name in _COMPONENTS]
     return objs
 
 
 def _cni_env():
     """Environment of install-cni."""
     return [
-        env_var("CNI_NETWORK_CONFIG", cm=("calico-config", "cni_network_config")),
-        env_var("KUBERNETES_NODE_NAME", field="spec.nodeName"),
-        env_var("CNI_MTU", cm=("calico-config", "veth_mtu")),
-        env_var("CNI_CONF_NAME", "10-calico.conflist"),
-        env_var("SLEEP", "false"),
+        k8s.env_var("CNI_NETWORK_CONFIG", cm=("calico-config", "cni_network_config")),
+        k8s.env_var("KUBERNETES_NODE_NAME", field="spec.nodeName"),
+        k8s.env_var("CNI_MTU", cm=("calico-config", "veth_mtu")),
+        k8s.env_var("CNI_CONF_NAME", "10-calico.conflist"),
+        k8s.env_var("SLEEP", "false"),
     ]
 
 
 def _node_env(backend, pod_cidr, block, ipip, vxlan):
     """Environment of calico-node: datastore, backend, the IPv4 pool and Felix settings."""
     return [
-        env_var("DATASTORE_TYPE", "kubernetes"),
-        env_var("WAIT_FOR_DATASTORE", "true"),
-        env_var("NODENAME", field="spec.nodeName"),
-        env_var("CALICO_NETWORKING_BACKEND", cm=("calico-config", "calico_backend")),
-        env_var("CLUSTER_TYPE", "k8s,bgp" if backend == "bird" else "k8s"),
-        env_var("IP", "autodetect"),
-        env_var("CALICO_IPV4POOL_CIDR", pod_cidr),
-        env_var("CALICO_IPV4POOL_BLOCK_SIZE", block),
-        env_var("CALICO_IPV4POOL_IPIP", ipip),
-        env_var("CALICO_IPV4POOL_VXLAN", vxlan),
-        env_var("CALICO_IPV6POOL_VXLAN", "Never"),
-        env_var("FELIX_IPINIPMTU", cm=("calico-config", "veth_mtu")),
-        env_var("FELIX_VXLANMTU", cm=("calico-config", "veth_mtu")),
-        env_var("FELIX_WIREGUARDMTU", cm=("calico-config", "veth_mtu")),
-        env_var("CALICO_DISABLE_FILE_LOGGING", "true"),
-        env_var("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT"),
-        env_var("FELIX_IPV6SUPPORT", "false"),
-        env_var("FELIX_HEALTHENABLED", "true"),
+        k8s.env_var("DATASTORE_TYPE", "kubernetes"),
+        k8s.env_var("WAIT_FOR_DATASTORE", "true"),
+        k8s.env_var("NODENAME", field="spec.nodeName"),
+        k8s.env_var("CALICO_NETWORKING_BACKEND", cm=("calico-config", "calico_backend")),
+        k8s.env_var("CLUSTER_TYPE", "k8s,bgp" if backend == "bird" else "k8s"),
+        k8s.env_var("IP", "autodetect"),
+        k8s.env_var("CALICO_IPV4POOL_CIDR", pod_cidr),
+        k8s.env_var("CALICO_IPV4POOL_BLOCK_SIZE", block),
+        k8s.env_var("CALICO_IPV4POOL_IPIP", ipip),
+        k8s.env_var("CALICO_IPV4POOL_VXLAN", vxlan),
+        k8s.env_var("CALICO_IPV6POOL_VXLAN", "Never"),
+        k8s.env_var("FELIX_IPINIPMTU", cm=("calico-config", "veth_mtu")),
+        k8s.env_var("FELIX_VXLANMTU", cm=("calico-config", "veth_mtu")),
+        k8s.env_var("FELIX_WIREGUARDMTU", cm=("calico-config", "veth_mtu")),
+        k8s.env_var("CALICO_DISABLE_FILE_LOGGING", "true"),
+        k8s.env_var("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT"),
+        k8s.env_var("FELIX_IPV6SUPPORT", "false"),
+        k8s.env_var("FELIX_HEALTHENABLED", "true"),
     ]
 
 
 def _node_init_containers(node_image, cni_image):
     """upgrade-ipam, install-cni and mount-bpffs."""
     common_volume_mounts = [
-        volume_mount("cni-bin-dir", "/host/opt/cni/bin"),
-        volume_mount("cni-net-dir", "/host/etc/cni/net.d"),
+        k8s.volume_mount("cni-bin-dir", "/host/opt/cni/bin"),
+        k8s.volume_mount("cni-net-dir", "/host/etc/cni/net.d"),
     ]
     return [
         {
@@ -219,12 +208,12 @@ def _node_init_containers(node_image, cni_image):
             "image": cni_image,
             "command": ["/opt/cni/bin/calico-ipam", "-upgrade"],
             "env": [
-                env_var("KUBERNETES_NODE_NAME", field="spec.nodeName"),
-                env_var("CALICO_NETWORKING_BACKEND", cm=("calico-config", "calico_backend")),
+                k8s.env_var("KUBERNETES_NODE_NAME", field="spec.nodeName"),
+                k8s.env_var("CALICO_NETWORKING_BACKEND", cm=("calico-config", "calico_backend")),
             ],
             "volumeMounts": [
-                volume_mount("host-local-net-dir", "/var/lib/cni/networks"),
-                volume_mount("cni-bin-dir", "/host/opt/cni/bin"),
+                k8s.volume_mount("host-local-net-dir", "/var/lib/cni/networks"),
+                k8s.volume_mount("cni-bin-dir", "/host/opt/cni/bin"),
             ],
             "securityContext": {"privileged": True},
         },
@@ -241,9 +230,9 @@ def _node_init_containers(node_image, cni_image):
             "image": node_image,
             "command": ["calico-node", "-init", "-best-effort"],
             "volumeMounts": [
-                volume_mount("sys-fs", "/sys/fs", propagation="Bidirectional"),
-                volume_mount("bpffs", "/sys/fs/bpf", propagation="Bidirectional"),
-                volume_mount("nodeproc", "/nodeproc", read_only=True),
+                k8s.volume_mount("sys-fs", "/sys/fs", propagation="Bidirectional"),
+                k8s.volume_mount("bpffs", "/sys/fs/bpf", propagation="Bidirectional"),
+                k8s.volume_mount("nodeproc", "/nodeproc", read_only=True),
             ],
             "securityContext": {"privileged": True},
         },
@@ -270,14 +259,14 @@ def _node_container(node_image, backend, node_env):
         },
         "readinessProbe": {"exec": {"command": ready}, "periodSeconds": 10, "timeoutSeconds": 10},
         "volumeMounts": [
-            volume_mount("cni-net-dir", "/host/etc/cni/net.d"),
-            volume_mount("lib-modules", "/lib/modules", read_only=True),
-            volume_mount("xtables-lock", "/run/xtables.lock"),
-            volume_mount("var-run-calico", "/var/run/calico"),
-            volume_mount("var-lib-calico", "/var/lib/calico"),
-            volume_mount("policysync", "/var/run/nodeagent"),
-            volume_mount("bpffs", "/sys/fs/bpf"),
-            volume_mount("cni-log-dir", "/var/log/calico/cni", read_only=True),
+            k8s.volume_mount("cni-net-dir", "/host/etc/cni/net.d"),
+            k8s.volume_mount("lib-modules", "/lib/modules", read_only=True),
+            k8s.volume_mount("xtables-lock", "/run/xtables.lock"),
+            k8s.volume_mount("var-run-calico", "/var/run/calico"),
+            k8s.volume_mount("var-lib-calico", "/var/lib/calico"),
+            k8s.volume_mount("policysync", "/var/run/nodeagent"),
+            k8s.volume_mount("bpffs", "/sys/fs/bpf"),
+            k8s.volume_mount("cni-log-dir", "/var/log/calico/cni", read_only=True),
         ],
     }
 
@@ -285,18 +274,18 @@ def _node_container(node_image, backend, node_env):
 def _node_volumes():
     """Host paths calico-node and its init containers use."""
     return [
-        host_path_volume("lib-modules", "/lib/modules"),
-        host_path_volume("var-run-calico", "/var/run/calico", "DirectoryOrCreate"),
-        host_path_volume("var-lib-calico", "/var/lib/calico", "DirectoryOrCreate"),
-        host_path_volume("xtables-lock", "/run/xtables.lock", "FileOrCreate"),
-        host_path_volume("sys-fs", "/sys/fs/", "DirectoryOrCreate"),
-        host_path_volume("bpffs", "/sys/fs/bpf", "Directory"),
-        host_path_volume("nodeproc", "/proc"),
-        host_path_volume("cni-bin-dir", "/opt/cni/bin", "DirectoryOrCreate"),
-        host_path_volume("cni-net-dir", "/etc/cni/net.d"),
-        host_path_volume("cni-log-dir", "/var/log/calico/cni"),
-        host_path_volume("host-local-net-dir", "/var/lib/cni/networks"),
-        host_path_volume("policysync", "/var/run/nodeagent", "DirectoryOrCreate"),
+        k8s.host_path_volume("lib-modules", "/lib/modules"),
+        k8s.host_path_volume("var-run-calico", "/var/run/calico", "DirectoryOrCreate"),
+        k8s.host_path_volume("var-lib-calico", "/var/lib/calico", "DirectoryOrCreate"),
+        k8s.host_path_volume("xtables-lock", "/run/xtables.lock", "FileOrCreate"),
+        k8s.host_path_volume("sys-fs", "/sys/fs/", "DirectoryOrCreate"),
+        k8s.host_path_volume("bpffs", "/sys/fs/bpf", "Directory"),
+        k8s.host_path_volume("nodeproc", "/proc"),
+        k8s.host_path_volume("cni-bin-dir", "/opt/cni/bin", "DirectoryOrCreate"),
+        k8s.host_path_volume("cni-net-dir", "/etc/cni/net.d"),
+        k8s.host_path_volume("cni-log-dir", "/var/log/calico/cni"),
+        k8s.host_path_volume("host-local-net-dir", "/var/lib/cni/networks"),
+        k8s.host_path_volume("policysync", "/var/run/nodeagent", "DirectoryOrCreate"),
     ]
 
 
@@ -317,13 +306,13 @@ def _node_daemonset(images, backend, node_env):
         "containers": [_node_container(images["node"], backend, node_env)],
         "volumes": _node_volumes(),
     }
-    return daemonset("calico-node", NS, {"k8s-app": "calico-node"}, pod)
+    return k8s.daemonset("calico-node", NS, {"k8s-app": "calico-node"}, pod)
 
 
 def _kube_controllers(image):
     """The calico-kube-controllers Deployment."""
     kc_labels = {"k8s-app": "calico-kube-controllers"}
-    return api_object(
+    return k8s.api_object(
         "apps/v1",
         "Deployment",
         "calico-kube-controllers",
@@ -348,8 +337,8 @@ def _kube_controllers(image):
                             "name": "calico-kube-controllers",
                             "image": image,
                             "env": [
-                                env_var("ENABLED_CONTROLLERS", "node,loadbalancer"),
-                                env_var("DATASTORE_TYPE", "kubernetes"),
+                                k8s.env_var("ENABLED_CONTROLLERS", "node,loadbalancer"),
+                                k8s.env_var("DATASTORE_TYPE", "kubernetes"),
                             ],
                             "livenessProbe": {
                                 "exec": {"command": ["/usr/bin/check-status", "-l"]},
@@ -373,7 +362,7 @@ def _kube_controllers(image):
 
 def _ip_pool(pod_cidr, block, ipip, vxlan):
     """The default IPv4 IPPool."""
-    return api_object(
+    return k8s.api_object(
         CALICO_GROUP + "/v1",
         "IPPool",
         "default-ipv4-ippool",
@@ -394,7 +383,9 @@ def render_calico(cfg, images):
     pod_cidr = cfg["pod_cidr"]
     block = int(cfg.get("calico_block_size") or CALICO_BLOCK_SIZE[4 if ":" not in pod_cidr else 6])
     backend, ipip, vxlan = calico_backend(cfg["encapsulation"])
-    objs = [crd(CALICO_GROUP, k, p, n, IPPOOL_SPEC if k == "IPPool" else None) for k, (p, n) in CALICO_KINDS.items()]
+    objs = [
+        k8s.crd(CALICO_GROUP, k, p, n, IPPOOL_SPEC if k == "IPPool" else None) for k, (p, n) in CALICO_KINDS.items()
+    ]
     objs.append(_config_map(backend, cfg["mtu"]))
     objs += _rbac()
     objs.append(_node_daemonset(images, backend, _node_env(backend, pod_cidr, block, ipip, vxlan)))

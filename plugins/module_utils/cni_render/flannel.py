@@ -10,15 +10,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni import (
     CniError,
     flannel_conflist,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render.objects import (
-    api_object,
-    cluster_role_binding,
-    daemonset,
-    env_var,
-    host_path_volume,
-    policy_rule,
-    volume_mount,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render import objects as k8s
 
 
 def render_flannel(cfg, images):
@@ -33,22 +25,19 @@ def render_flannel(cfg, images):
         "Backend": {"Type": "vxlan" if enc == "vxlan" else "host-gw"},
     }
     objs = [
-        api_object(
+        k8s.api_object(
             "v1", "Namespace", ns, labels={"k8s-app": "flannel", "pod-security.kubernetes.io/enforce": "privileged"}
         ),
-        api_object(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRole",
+        *k8s.component_rbac(
             "flannel",
-            rules=[
-                policy_rule([""], ["pods"], ["get"]),
-                policy_rule([""], ["nodes"], ["get", "list", "watch"]),
-                policy_rule([""], ["nodes/status"], ["patch"]),
+            ns,
+            [
+                k8s.policy_rule([""], ["pods"], ["get"]),
+                k8s.policy_rule([""], ["nodes"], ["get", "list", "watch"]),
+                k8s.policy_rule([""], ["nodes/status"], ["patch"]),
             ],
         ),
-        cluster_role_binding("flannel", "flannel", "flannel", ns),
-        api_object("v1", "ServiceAccount", "flannel", ns),
-        api_object(
+        k8s.api_object(
             "v1",
             "ConfigMap",
             "kube-flannel-cfg",
@@ -61,9 +50,9 @@ def render_flannel(cfg, images):
         ),
     ]
     run_mounts = [
-        volume_mount("run", "/run/flannel"),
-        volume_mount("flannel-cfg", "/etc/kube-flannel/"),
-        volume_mount("xtables-lock", "/run/xtables.lock"),
+        k8s.volume_mount("run", "/run/flannel"),
+        k8s.volume_mount("flannel-cfg", "/etc/kube-flannel/"),
+        k8s.volume_mount("xtables-lock", "/run/xtables.lock"),
     ]
     pod = {
         "affinity": {
@@ -85,7 +74,7 @@ def render_flannel(cfg, images):
                 "image": images["cni_plugin"],
                 "command": ["cp"],
                 "args": ["-f", "/flannel", "/opt/cni/bin/flannel"],
-                "volumeMounts": [volume_mount("cni-plugin", "/opt/cni/bin")],
+                "volumeMounts": [k8s.volume_mount("cni-plugin", "/opt/cni/bin")],
             },
             {
                 "name": "install-cni",
@@ -93,8 +82,8 @@ def render_flannel(cfg, images):
                 "command": ["cp"],
                 "args": ["-f", "/etc/kube-flannel/cni-conf.json", "/etc/cni/net.d/10-flannel.conflist"],
                 "volumeMounts": [
-                    volume_mount("cni", "/etc/cni/net.d"),
-                    volume_mount("flannel-cfg", "/etc/kube-flannel/"),
+                    k8s.volume_mount("cni", "/etc/cni/net.d"),
+                    k8s.volume_mount("flannel-cfg", "/etc/kube-flannel/"),
                 ],
             },
         ],
@@ -107,21 +96,21 @@ def render_flannel(cfg, images):
                 "resources": {"requests": {"cpu": "100m", "memory": "50Mi"}},
                 "securityContext": {"privileged": False, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
                 "env": [
-                    env_var("POD_NAME", field="metadata.name"),
-                    env_var("POD_NAMESPACE", field="metadata.namespace"),
-                    env_var("EVENT_QUEUE_DEPTH", "5000"),
-                    env_var("CONT_WHEN_CACHE_NOT_READY", "false"),
+                    k8s.env_var("POD_NAME", field="metadata.name"),
+                    k8s.env_var("POD_NAMESPACE", field="metadata.namespace"),
+                    k8s.env_var("EVENT_QUEUE_DEPTH", "5000"),
+                    k8s.env_var("CONT_WHEN_CACHE_NOT_READY", "false"),
                 ],
                 "volumeMounts": run_mounts,
             }
         ],
         "volumes": [
-            host_path_volume("run", "/run/flannel"),
-            host_path_volume("cni-plugin", "/opt/cni/bin"),
-            host_path_volume("cni", "/etc/cni/net.d"),
+            k8s.host_path_volume("run", "/run/flannel"),
+            k8s.host_path_volume("cni-plugin", "/opt/cni/bin"),
+            k8s.host_path_volume("cni", "/etc/cni/net.d"),
             {"name": "flannel-cfg", "configMap": {"name": "kube-flannel-cfg"}},
-            host_path_volume("xtables-lock", "/run/xtables.lock", "FileOrCreate"),
+            k8s.host_path_volume("xtables-lock", "/run/xtables.lock", "FileOrCreate"),
         ],
     }
-    objs.append(daemonset("kube-flannel-ds", ns, labels, pod))
+    objs.append(k8s.daemonset("kube-flannel-ds", ns, labels, pod))
     return objs

@@ -12,20 +12,11 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data impo
     NS,
     TOLERATE_ALL,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render.objects import (
-    api_object,
-    cluster_role_binding,
-    crd,
-    daemonset,
-    env_var,
-    host_path_volume,
-    policy_rule,
-    volume_mount,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render import objects as k8s
 
 
 def nad_crd():
-    return crd(
+    return k8s.crd(
         NAD_GROUP, "NetworkAttachmentDefinition", "network-attachment-definitions", True, NAD_SPEC, ["net-attach-def"]
     )
 
@@ -56,7 +47,7 @@ def render_multus(images):
                 "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}},
                 "securityContext": {"privileged": True},
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "volumeMounts": [volume_mount("cnibin", "/host/opt/cni/bin", propagation="Bidirectional")],
+                "volumeMounts": [k8s.volume_mount("cnibin", "/host/opt/cni/bin", propagation="Bidirectional")],
             }
         ],
         "containers": [
@@ -70,25 +61,25 @@ def render_multus(images):
                 },
                 "securityContext": {"privileged": True},
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "env": [env_var("MULTUS_NODE_NAME", field="spec.nodeName")],
+                "env": [k8s.env_var("MULTUS_NODE_NAME", field="spec.nodeName")],
                 "volumeMounts": [
-                    volume_mount("cni", "/host/etc/cni/net.d"),
-                    volume_mount("cnibin", "/opt/cni/bin"),
-                    volume_mount("host-run", "/host/run"),
-                    volume_mount("host-var-lib-cni-multus", "/var/lib/cni/multus"),
-                    volume_mount("host-var-lib-kubelet", "/var/lib/kubelet", propagation="HostToContainer"),
-                    volume_mount("host-run-k8s-cni-cncf-io", "/run/k8s.cni.cncf.io"),
-                    volume_mount("host-run-netns", "/run/netns", propagation="HostToContainer"),
-                    volume_mount("multus-daemon-config", "/etc/cni/net.d/multus.d", read_only=True),
-                    volume_mount("hostroot", "/hostroot", propagation="HostToContainer"),
-                    volume_mount("multus-conf-dir", "/etc/cni/multus/net.d"),
+                    k8s.volume_mount("cni", "/host/etc/cni/net.d"),
+                    k8s.volume_mount("cnibin", "/opt/cni/bin"),
+                    k8s.volume_mount("host-run", "/host/run"),
+                    k8s.volume_mount("host-var-lib-cni-multus", "/var/lib/cni/multus"),
+                    k8s.volume_mount("host-var-lib-kubelet", "/var/lib/kubelet", propagation="HostToContainer"),
+                    k8s.volume_mount("host-run-k8s-cni-cncf-io", "/run/k8s.cni.cncf.io"),
+                    k8s.volume_mount("host-run-netns", "/run/netns", propagation="HostToContainer"),
+                    k8s.volume_mount("multus-daemon-config", "/etc/cni/net.d/multus.d", read_only=True),
+                    k8s.volume_mount("hostroot", "/hostroot", propagation="HostToContainer"),
+                    k8s.volume_mount("multus-conf-dir", "/etc/cni/multus/net.d"),
                 ],
             }
         ],
         "volumes": [
-            host_path_volume("cni", "/etc/cni/net.d"),
-            host_path_volume("cnibin", "/opt/cni/bin"),
-            host_path_volume("hostroot", "/"),
+            k8s.host_path_volume("cni", "/etc/cni/net.d"),
+            k8s.host_path_volume("cnibin", "/opt/cni/bin"),
+            k8s.host_path_volume("hostroot", "/"),
             {
                 "name": "multus-daemon-config",
                 "configMap": {
@@ -96,32 +87,29 @@ def render_multus(images):
                     "items": [{"key": "daemon-config.json", "path": "daemon-config.json"}],
                 },
             },
-            host_path_volume("host-run", "/run"),
-            host_path_volume("host-var-lib-cni-multus", "/var/lib/cni/multus"),
-            host_path_volume("host-var-lib-kubelet", "/var/lib/kubelet"),
-            host_path_volume("host-run-k8s-cni-cncf-io", "/run/k8s.cni.cncf.io"),
-            host_path_volume("host-run-netns", "/run/netns/"),
-            host_path_volume("multus-conf-dir", "/etc/cni/multus/net.d"),
+            k8s.host_path_volume("host-run", "/run"),
+            k8s.host_path_volume("host-var-lib-cni-multus", "/var/lib/cni/multus"),
+            k8s.host_path_volume("host-var-lib-kubelet", "/var/lib/kubelet"),
+            k8s.host_path_volume("host-run-k8s-cni-cncf-io", "/run/k8s.cni.cncf.io"),
+            k8s.host_path_volume("host-run-netns", "/run/netns/"),
+            k8s.host_path_volume("multus-conf-dir", "/etc/cni/multus/net.d"),
         ],
     }
     return [
         nad_crd(),
-        api_object(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRole",
+        *k8s.component_rbac(
             "multus",
-            rules=[
-                policy_rule([NAD_GROUP], ["*"], ["*"]),
-                policy_rule([""], ["pods", "pods/status"], ["get", "list", "update", "watch"]),
-                policy_rule(
+            NS,
+            [
+                k8s.policy_rule([NAD_GROUP], ["*"], ["*"]),
+                k8s.policy_rule([""], ["pods", "pods/status"], ["get", "list", "update", "watch"]),
+                k8s.policy_rule(
                     ["resource.k8s.io"], ["resourceclaims", "resourceclaims/status", "resourceslices"], ["get", "list"]
                 ),
-                policy_rule(["", "events.k8s.io"], ["events"], ["create", "patch", "update"]),
+                k8s.policy_rule(["", "events.k8s.io"], ["events"], ["create", "patch", "update"]),
             ],
         ),
-        cluster_role_binding("multus", "multus", "multus", NS),
-        api_object("v1", "ServiceAccount", "multus", NS),
-        api_object(
+        k8s.api_object(
             "v1",
             "ConfigMap",
             "multus-daemon-config",
@@ -129,5 +117,5 @@ def render_multus(images):
             {"app": "multus", "tier": "node"},
             data={"daemon-config.json": json.dumps(daemon_config, indent=2)},
         ),
-        daemonset("kube-multus-ds", NS, labels, pod),
+        k8s.daemonset("kube-multus-ds", NS, labels, pod),
     ]

@@ -76,6 +76,19 @@ def cluster_role_binding(name, role, sa, namespace):
     )
 
 
+def cluster_role(name, rules):
+    return api_object("rbac.authorization.k8s.io/v1", "ClusterRole", name, rules=rules)
+
+
+def component_rbac(name, namespace, rules):
+    """A component's ClusterRole, its binding and its ServiceAccount, all three named ``name``."""
+    return [
+        cluster_role(name, rules),
+        cluster_role_binding(name, name, name, namespace),
+        api_object("v1", "ServiceAccount", name, namespace),
+    ]
+
+
 def host_path_volume(name, path, type_=None):
     vol = {"name": name, "hostPath": {"path": path}}
     if type_:

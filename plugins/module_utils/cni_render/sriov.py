@@ -14,12 +14,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.cni_render.data impo
     NS,
     TOLERATE_ALL,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.cni_render.objects import (
-    api_object,
-    daemonset,
-    host_path_volume,
-    volume_mount,
-)
+from ansible_collections.smcp.platform.plugins.module_utils.cni_render import objects as k8s
 
 
 def check_sriov_nodes(nodes, known_hosts=None):
@@ -85,7 +80,7 @@ def render_nads(networks, nodes, resource_prefix):
             config["vlan"] = int(net["vlan"])
         config["ipam"] = net.get("ipam") or {}
         objs.append(
-            api_object(
+            k8s.api_object(
                 NAD_GROUP + "/v1",
                 "NetworkAttachmentDefinition",
                 net["name"],
@@ -127,10 +122,10 @@ def render_sriov(nodes, networks, resource_prefix, images):
                     "requests": {"cpu": "100m", "memory": "50Mi"},
                     "limits": {"cpu": "100m", "memory": "50Mi"},
                 },
-                "volumeMounts": [volume_mount("cnibin", "/host/opt/cni/bin")],
+                "volumeMounts": [k8s.volume_mount("cnibin", "/host/opt/cni/bin")],
             }
         ],
-        "volumes": [host_path_volume("cnibin", "/opt/cni/bin")],
+        "volumes": [k8s.host_path_volume("cnibin", "/opt/cni/bin")],
     }
     dp_pod = {
         "hostNetwork": True,
@@ -145,17 +140,17 @@ def render_sriov(nodes, networks, resource_prefix, images):
                 "securityContext": {"privileged": True},
                 "resources": {"requests": {"cpu": "250m", "memory": "40Mi"}, "limits": {"cpu": "1", "memory": "200Mi"}},
                 "volumeMounts": [
-                    volume_mount("devicesock", "/var/lib/kubelet/"),
-                    volume_mount("log", "/var/log"),
-                    volume_mount("config-volume", "/etc/pcidp"),
-                    volume_mount("device-info", "/var/run/k8s.cni.cncf.io/devinfo/dp"),
+                    k8s.volume_mount("devicesock", "/var/lib/kubelet/"),
+                    k8s.volume_mount("log", "/var/log"),
+                    k8s.volume_mount("config-volume", "/etc/pcidp"),
+                    k8s.volume_mount("device-info", "/var/run/k8s.cni.cncf.io/devinfo/dp"),
                 ],
             }
         ],
         "volumes": [
-            host_path_volume("devicesock", "/var/lib/kubelet/"),
-            host_path_volume("log", "/var/log"),
-            host_path_volume("device-info", "/var/run/k8s.cni.cncf.io/devinfo/dp", "DirectoryOrCreate"),
+            k8s.host_path_volume("devicesock", "/var/lib/kubelet/"),
+            k8s.host_path_volume("log", "/var/log"),
+            k8s.host_path_volume("device-info", "/var/run/k8s.cni.cncf.io/devinfo/dp", "DirectoryOrCreate"),
             {
                 "name": "config-volume",
                 "configMap": {"name": "sriovdp-config", "items": [{"key": "config.json", "path": "config.json"}]},
@@ -163,16 +158,16 @@ def render_sriov(nodes, networks, resource_prefix, images):
         ],
     }
     return [
-        api_object("v1", "ServiceAccount", "sriov-device-plugin", NS),
-        api_object(
+        k8s.api_object("v1", "ServiceAccount", "sriov-device-plugin", NS),
+        k8s.api_object(
             "v1",
             "ConfigMap",
             "sriovdp-config",
             NS,
             data={"config.json": json.dumps(sriov_device_plugin_config(nodes, resource_prefix), indent=2)},
         ),
-        daemonset("kube-sriov-cni-ds", NS, {"app": "sriov-cni", "name": "sriov-cni", "tier": "node"}, cni_pod),
-        daemonset(
+        k8s.daemonset("kube-sriov-cni-ds", NS, {"app": "sriov-cni", "name": "sriov-cni", "tier": "node"}, cni_pod),
+        k8s.daemonset(
             "kube-sriov-device-plugin", NS, {"app": "sriovdp", "name": "sriov-device-plugin", "tier": "node"}, dp_pod
         ),
         *render_nads(networks, nodes, resource_prefix),
