@@ -20,6 +20,7 @@ from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
 from smcp_api.core.config import Settings, get_settings
 from smcp_api.errors import Conflict, DomainError, NotFound, Unavailable, Unprocessable, Unreachable
+from smcp_api.jobs.leases import Heartbeat
 from smcp_api.jobs.worker import Worker, recover_interrupted
 from smcp_api.services import Services, build_services
 
@@ -138,17 +139,28 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings)
-        recover_interrupted(services)
+        recover_interrupted(services)  # only jobs whose lease ended: other replicas' running jobs stay
         services.bootstrap_token = _bootstrap_admin(services)
-        if start_worker and settings.workers > 0:
-            services.worker = Worker(services)
-            services.worker.start()
+        worker = Worker(services) if start_worker and settings.workers > 0 else None
+        # Every process keeps leases: its jobs' heartbeat, and the recovery of other processes' expired ones.
+        heartbeat = Heartbeat(
+            services,
+            slots=worker.size if worker else 0,
+            running=worker.running if worker else None,
+            on_lost=worker.cancel if worker else None,
+        )
+        heartbeat.start()
+        services.heartbeat = heartbeat
+        if worker is not None:
+            services.worker = worker
+            worker.start()
         app.state.smcp = services
         try:
             yield
         finally:
             if services.worker is not None:
                 services.worker.stop()
+            heartbeat.stop()
             services.engine.dispose()
 
     app = FastAPI(

@@ -121,6 +121,24 @@ class Job(Base):
     host_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     event_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     task_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # The lease (jobs/leases.py): the worker running the job and when it last said it still does.
+    owner: Mapped[str | None] = mapped_column(sa.String(100), index=True, default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Worker(Base):
+    """A process that runs jobs (or only watches leases: slots 0), refreshed with its heartbeat."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    # boot id and PID namespace: a process with the same `local` can tell whether `pid` still lives
+    local: Mapped[str] = mapped_column(sa.String(100))
+    slots: Mapped[int] = mapped_column(sa.Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class JobEvent(Base):

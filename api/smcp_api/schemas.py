@@ -385,6 +385,12 @@ class JobOut(BaseModel):
     rc: int | None
     host_summary: dict[str, HostStats]
     counters: Counters
+    owner: str | None = Field(
+        default=None, description="The worker running (or that ran) the job: host:pid:id of its process."
+    )
+    heartbeat_at: datetime | None = Field(
+        default=None, description="When that worker last renewed its lease on the job (while it runs)."
+    )
 
 
 class EventOut(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from smcp_api.core.config import Settings
 from smcp_api.db import make_engine, make_sessionmaker, migrate
 from smcp_api.jobs.isolation import JobIsolation
+from smcp_api.jobs.leases import new_worker_id
 from smcp_api.metrics import Metrics
 from smcp_api.security import Vault, load_or_create_key
 
@@ -27,6 +28,10 @@ class JobQueue(Protocol):
     def stop(self, timeout: float = ...) -> None: ...
 
 
+class Stoppable(Protocol):
+    def stop(self, forget: bool = ...) -> None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -36,6 +41,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     worker: JobQueue | None = None
     bootstrap_token: str | None = None
+    worker_id: str = field(default_factory=new_worker_id)  # the owner of the jobs this process runs (leases)
+    heartbeat: Stoppable | None = None
     _isolation: JobIsolation | None = field(default=None, repr=False)
     _isolation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -82,6 +82,8 @@ def job_out(job: Job) -> JobOut:
         rc=job.rc,
         host_summary=job.host_summary or {},  # type: ignore[arg-type]
         counters=Counters(events=job.event_count, tasks=job.task_count),
+        owner=job.owner,
+        heartbeat_at=job.heartbeat_at,
     )
 
 

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         le=10,
         description="Seconds between worker scans for pending jobs.",
     )
+    lease_ttl: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Seconds a running job's lease lasts without a heartbeat from its worker (refreshed every "
+        "lease_ttl/3); after that any API or worker process marks the job failed (interrupted) and frees its locks.",
+    )
     sse_poll_interval: float = Field(
         default=0.2, gt=0, le=5, description="Seconds between event polls of an SSE stream."
     )

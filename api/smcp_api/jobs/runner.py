@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ansible_runner
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from smcp_api import hostkey_service, hostkeys
 from smcp_api.db import session_scope
 from smcp_api.fsmodes import private_dir
-from smcp_api.jobs import inventory, isolation, sanitize
-from smcp_api.jobs.service import collection_dir, playbook_for, record_outcome
+from smcp_api.jobs import inventory, isolation, leases, sanitize
+from smcp_api.jobs.service import collection_dir, playbook_for
 from smcp_api.jobstates import CANCELED_ON_REQUEST, INTERRUPTED, TIMED_OUT
-from smcp_api.models import Host, Job, JobEvent, Lock, utcnow
+from smcp_api.models import Host, Job, JobEvent, utcnow
 from smcp_api.security import write_private_file
 
 if TYPE_CHECKING:
@@ -320,8 +320,15 @@ def _harvest(services: Services, private_dir_: Path, cluster_name: str | None, b
                 os.chmod(dest / item.name, 0o600)
 
 
-def run_job(services: Services, job_id: str, flag: threading.Event, stopping: threading.Event | None = None) -> None:
-    """Run a claimed (status running) job to its end and record the outcome; never raises.
+def run_job(
+    services: Services,
+    job_id: str,
+    flag: threading.Event,
+    stopping: threading.Event | None = None,
+    owner: str | None = None,
+) -> None:
+    """Run a job claimed by `owner` (default: this process's worker id) to its end and record the outcome
+    (only while `owner` still holds its lease); never raises.
 
     The playbook runs as a job user of its own in a private directory (jobs/isolation.py), started by
     jobs/launch.py. `flag` cancels the run; when `stopping` is set too (service shutdown) the job ends failed.
@@ -430,7 +437,7 @@ def run_job(services: Services, job_id: str, flag: threading.Event, stopping: th
                 isolation.remove_job_dir(job_dir)  # no key material outlives the job (the keys never were files)
             if user is not None:
                 services.isolation().pool.release(user)
-            finish(services, job_id, status, reason, rc, summary)
+            finish(services, job_id, status, reason, rc, summary, owner=owner or services.worker_id)
 
 
 def finish(
@@ -440,13 +447,8 @@ def finish(
     reason: str | None,
     rc: int | None,
     summary: dict[str, dict[str, int]] | None = None,
-) -> None:
-    """Final status + release of the job's locks, in one transaction."""
-    with session_scope(services.sessions) as session:
-        values: dict[str, Any] = {"status": status, "status_reason": reason, "rc": rc, "finished_at": utcnow()}
-        if summary:
-            values["host_summary"] = summary
-        session.execute(update(Job).where(Job.id == job_id).values(**values))
-        if status == "successful" and (job := session.get(Job, job_id)) is not None:
-            record_outcome(session, job)
-        session.execute(delete(Lock).where(Lock.job_id == job_id))
+    owner: str | None = None,
+) -> bool:
+    """Final status + release of the job's locks, in one transaction, guarded by the lease (jobs/leases.py):
+    written only while the job runs under `owner` (None: a job no worker claimed). False when nothing changed."""
+    return leases.finish(services, job_id, status, reason, rc, summary, owner=owner)

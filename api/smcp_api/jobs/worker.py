@@ -1,4 +1,7 @@
-"""The worker: a bounded in-process thread pool fed from the store (so restarts recover from the DB)."""
+"""The worker: a bounded in-process thread pool fed from the store (so restarts recover from the DB).
+
+Claims, leases, guarded finishing and recovery live in jobs/leases.py (shared with other worker processes).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
-
-from smcp_api.db import session_scope
+from smcp_api.jobs import leases
 from smcp_api.jobs.runner import run_job
-from smcp_api.jobstates import INTERRUPTED
-from smcp_api.models import Job, Lock, utcnow
 
 if TYPE_CHECKING:
     from smcp_api.services import Services
@@ -21,28 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def recover_interrupted(services: Services) -> list[str]:
-    """At start: jobs left running by a dead service are failed ('interrupted'); their events stay.
+    """Jobs whose worker is gone (expired lease, no owner, or a dead process on this machine): failed
+    ('interrupted'), locks released, events kept; then what dead processes left on this machine is removed.
 
-    What such a job left on this host (processes of the job users, job directories) is removed first.
+    Jobs another live process runs are left alone (jobs/leases.py).
     """
-    services.isolation().recover()
-    with session_scope(services.sessions) as session:
-        ids = list(session.scalars(select(Job.id).where(Job.status == "running")))
-        if ids:
-            session.execute(
-                update(Job)
-                .where(Job.id.in_(ids))
-                .values(status="failed", status_reason=INTERRUPTED, finished_at=utcnow())
-            )
-            session.execute(delete(Lock).where(Lock.job_id.in_(ids)))
-    for job_id in ids:
-        log.warning("job %s was running when the service stopped: marked failed (interrupted)", job_id)
-    return ids
+    return leases.recover(services)
 
 
 class Worker:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.owner = services.worker_id
         self.size = services.settings.workers
         self.pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="smcp-job")
         self.slots = threading.Semaphore(self.size)
@@ -73,20 +62,13 @@ class Worker:
         self.thread.join(timeout)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def running(self) -> list[str]:
+        """The jobs this worker runs now (for the heartbeat)."""
+        with self.flags_lock:
+            return list(self.flags)
+
     def _claim(self) -> str | None:
-        with session_scope(self.services.sessions) as session:
-            query = select(Job.id).where(Job.status == "pending").order_by(Job.created_at).limit(1)
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            job_id = session.scalar(query)
-            if job_id is None:
-                return None
-            claimed = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "pending")
-                .values(status="running", started_at=utcnow())
-            ).rowcount  # type: ignore[attr-defined]
-            return job_id if claimed else None
+        return leases.claim_next(self.services, self.owner)
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -108,7 +90,7 @@ class Worker:
 
     def _run(self, job_id: str, flag: threading.Event) -> None:
         try:
-            run_job(self.services, job_id, flag, self.stopping)
+            run_job(self.services, job_id, flag, self.stopping, owner=self.owner)
         except Exception:
             log.exception("job %s crashed", job_id)
         finally:
