@@ -28,6 +28,12 @@ KUBE_AUTH_SPEC: dict[str, dict[str, Any]] = {
     "context": {"type": "str"},
 }
 
+# The options of doc fragment smcp.platform.kube_apply (plugins/doc_fragments/kube_apply.py).
+KUBE_APPLY_SPEC: dict[str, dict[str, Any]] = {
+    "objects": {"type": "list", "elements": "dict", "required": True},
+    "field_manager": {"type": "str", "default": "smcp"},
+}
+
 # What to do about an answer, by HTTP status (0: no answer at all).
 _FIXES = {
     0: "check the server address in the kubeconfig and that the API server runs and is reachable from the controller",
@@ -39,9 +45,11 @@ _FIXES = {
 }
 
 
-def kube_argument_spec(spec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The module's own options after a copy of the shared auth options."""
+def kube_argument_spec(spec: dict[str, dict[str, Any]], apply: bool = False) -> dict[str, dict[str, Any]]:
+    """The module's own options after a copy of the shared auth options (and, with ``apply``, the apply options)."""
     merged = copy.deepcopy(KUBE_AUTH_SPEC)
+    if apply:
+        merged.update(copy.deepcopy(KUBE_APPLY_SPEC))
     merged.update(spec)
     return merged
 

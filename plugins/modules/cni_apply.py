@@ -20,18 +20,7 @@ description:
   - Uses the C(kubernetes) Python client on the controller with O(kubeconfig).
 author:
   - smcp developers (@smcp)
-extends_documentation_fragment:
-  - smcp.platform.kube_auth
 options:
-  objects:
-    description: Manifests in apply order (RV(smcp.platform.cni_manifests#module:objects)).
-    type: list
-    elements: dict
-    required: true
-  field_manager:
-    description: Server-side apply field manager.
-    type: str
-    default: smcp
   pod_cidr:
     description: The cluster's pod CIDR (C(smcp_pod_cidr)).
     type: str
@@ -68,6 +57,9 @@ attributes:
   diff_mode:
     support: none
     description: The apply results list what was created or changed; no before/after diff.
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
+  - smcp.platform.kube_apply
 """
 
 EXAMPLES = r"""
@@ -102,8 +94,6 @@ from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (
 
 ARGUMENT_SPEC = kube_argument_spec(
     dict(
-        objects=dict(type="list", elements="dict", required=True),
-        field_manager=dict(type="str", default="smcp"),
         pod_cidr=dict(type="str", required=True),
         cni_cidr=dict(type="str", required=True),
         wait=dict(type="bool", default=True),
@@ -111,7 +101,8 @@ ARGUMENT_SPEC = kube_argument_spec(
         wait_nodes=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
         wait_interval=dict(type="float", default=5),
-    )
+    ),
+    apply=True,
 )
 
 

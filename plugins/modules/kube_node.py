@@ -121,16 +121,7 @@ from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (
     kube_argument_spec,
     run_kube_module,
 )
-from ansible_collections.smcp.platform.plugins.module_utils.kube_node import (  # noqa: E402
-    DrainError,
-    drain,
-    get_node,
-    is_ready,
-    kubelet_version,
-    set_unschedulable,
-    wait_ready,
-    delete_node,
-)
+from ansible_collections.smcp.platform.plugins.module_utils import kube_node as nodes  # noqa: E402
 
 ARGUMENT_SPEC = kube_argument_spec(
     {
@@ -155,43 +146,43 @@ def summary(name, node):
     return {
         "name": name,
         "exists": True,
-        "ready": is_ready(node),
+        "ready": nodes.is_ready(node),
         "unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
-        "kubelet_version": kubelet_version(node),
+        "kubelet_version": nodes.kubelet_version(node),
     }
 
 
 def execute_module(module, client):
     p = module.params
     name, state = p["name"], p["state"]
-    node = get_node(client, name)
+    node = nodes.get_node(client, name)
     if state == "absent":
-        changed = node is not None and (module.check_mode or delete_node(client, name))
+        changed = node is not None and (module.check_mode or nodes.delete_node(client, name))
         module.exit_json(changed=bool(changed), node=summary(name, None if changed else node))
     if node is None and p["missing_ok"]:
         module.exit_json(changed=False, node=summary(name, None))
     if node is None:
         module.fail_json(msg=f"node {name} is not registered in the cluster; check the name (kubectl get nodes)")
     if state == "ready":
-        node = wait_ready(client, name, p["timeout"], version=p["version"])
+        node = nodes.wait_ready(client, name, p["timeout"], version=p["version"])
         module.exit_json(changed=False, node=summary(name, node))
     want = state != "schedulable"
     if module.check_mode or state != "drained":
         changed = bool((node.get("spec") or {}).get("unschedulable")) != want
         if changed and not module.check_mode:
-            set_unschedulable(client, name, want)
-        module.exit_json(changed=changed, node=summary(name, get_node(client, name)))
+            nodes.set_unschedulable(client, name, want)
+        module.exit_json(changed=changed, node=summary(name, nodes.get_node(client, name)))
     try:
-        result = drain(client, name, p["timeout"], grace=p["grace_period"])
-    except DrainError as exc:
+        result = nodes.drain(client, name, p["timeout"], grace=p["grace_period"])
+    except nodes.DrainError as exc:
         was_cordoned = bool((node.get("spec") or {}).get("unschedulable"))
         if p["uncordon_on_failure"] and not was_cordoned:
-            set_unschedulable(client, name, False)
-        module.fail_json(msg=str(exc), blocked=exc.blocked, node=summary(name, get_node(client, name)))
+            nodes.set_unschedulable(client, name, False)
+        module.fail_json(msg=str(exc), blocked=exc.blocked, node=summary(name, nodes.get_node(client, name)))
     module.exit_json(
         changed=bool(result["cordoned"] or result["evicted"]),
         evicted=result["evicted"],
-        node=summary(name, get_node(client, name)),
+        node=summary(name, nodes.get_node(client, name)),
     )
 
 

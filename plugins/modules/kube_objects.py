@@ -20,23 +20,12 @@ description:
     DaemonSet, Deployment, StatefulSet, CustomResourceDefinition).
 author:
   - smcp developers (@smcp)
-extends_documentation_fragment:
-  - smcp.platform.kube_auth
 options:
   state:
     description: V(present) applies, V(absent) deletes, V(query) reads.
     type: str
     choices: [present, absent, query]
     default: present
-  objects:
-    description: The manifests, in apply order.
-    type: list
-    elements: dict
-    required: true
-  field_manager:
-    description: Server-side apply field manager.
-    type: str
-    default: smcp
 attributes:
   check_mode:
     support: full
@@ -44,6 +33,9 @@ attributes:
   diff_mode:
     support: none
     description: RV(results) lists what was created, changed or deleted; no before/after diff.
+extends_documentation_fragment:
+  - smcp.platform.kube_auth
+  - smcp.platform.kube_apply
 """
 
 EXAMPLES = r"""
@@ -86,11 +78,8 @@ from ansible_collections.smcp.platform.plugins.module_utils.kube_module import (
 )
 
 ARGUMENT_SPEC = kube_argument_spec(
-    {
-        "objects": {"type": "list", "elements": "dict", "required": True},
-        "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
-        "field_manager": {"type": "str", "default": "smcp"},
-    }
+    {"state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"}},
+    apply=True,
 )
 
 
