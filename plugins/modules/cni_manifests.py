@@ -19,6 +19,8 @@ description:
   - Runs on the controller.
 author:
   - smcp developers (@smcp)
+extends_documentation_fragment:
+  - ansible.builtin.files
 options:
   cni:
     description: Primary CNI.
@@ -85,12 +87,14 @@ options:
     type: path
     required: true
   dest:
-    description: When set, write the manifests there as one multi-document YAML file (mode 0600).
+    description:
+      - When set, write the manifests there as one multi-document YAML file, mode 0600 unless O(mode) is given
+        (written to a temporary file in the same directory, then moved into place).
     type: path
 attributes:
   check_mode:
     support: full
-    description: Renders and validates; O(dest) is not written in check mode.
+    description: Renders and validates; reports whether O(dest) would change, without writing it.
   diff_mode:
     support: none
     description: Nothing on a host is compared; the manifests are returned.
@@ -115,7 +119,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 objects:
-  description: The manifests in apply order.
+  description:
+    - The manifests in apply order, checked against the Kubernetes schema of O(kubernetes_version).
+    - What M(smcp.platform.cni_apply) takes as O(smcp.platform.cni_apply#module:objects).
   returned: success
   type: list
   elements: dict
@@ -147,12 +153,12 @@ minor:
   type: str
 """
 
-import os  # noqa: E402
 import re  # noqa: E402
 import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.smcp.platform.plugins.module_utils import _io  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.cni import (  # noqa: E402
     CniError,
     check_choice,
@@ -237,18 +243,10 @@ def build(params):
     }
 
 
-def write(dest, objs):
+def write(module, dest, objs):
+    """Write the manifests to ``dest`` (0600 unless ``mode`` is given) with the shared writer; check mode aware."""
     text = yaml.safe_dump_all(objs, default_flow_style=False, sort_keys=False)
-    old = None
-    if os.path.exists(dest):
-        with open(dest) as handle:
-            old = handle.read()
-    if old == text:
-        return False
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    return True
+    return _io.write_file(module, text, _io.file_arguments(module, dest, 0o600))
 
 
 def main():
@@ -271,6 +269,7 @@ def main():
             schema_dir=dict(type="path", required=True),
             dest=dict(type="path"),
         ),
+        add_file_common_args=True,
         supports_check_mode=True,
     )
     if not HAS_YAML:
@@ -280,8 +279,8 @@ def main():
     except CniError as exc:
         module.fail_json(msg=str(exc))
     changed = False
-    if module.params["dest"] and not module.check_mode:
-        changed = write(module.params["dest"], result["objects"])
+    if module.params["dest"]:
+        changed = write(module, module.params["dest"], result["objects"])
     module.exit_json(changed=changed, **result)
 
 
