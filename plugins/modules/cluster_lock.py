@@ -94,6 +94,8 @@ ARGUMENT_SPEC = kube_argument_spec(
         "force": {"type": "bool", "default": False},
     }
 )
+# Taking or releasing the lock needs a holder; AnsibleModule refuses the task without one before any call.
+REQUIRED_IF = [("state", "present", ("holder",)), ("state", "absent", ("holder",))]
 
 
 def execute_module(module, client):
@@ -101,8 +103,8 @@ def execute_module(module, client):
     current = read_lock(client)[0]
     if p["state"] == "query":
         module.exit_json(changed=False, lock=current, previous=current)
-    if not p["holder"]:
-        module.fail_json(msg=f"holder is required with state={p['state']}; give who takes the lock (e.g. upgrade@prod)")
+    if not p["holder"].strip():
+        module.fail_json(msg=f"holder is empty with state={p['state']}; give who takes the lock (e.g. upgrade@prod)")
     mine = current is not None and current.get("holder") == p["holder"]
     try:
         if p["state"] == "present":
@@ -121,7 +123,7 @@ def execute_module(module, client):
 
 
 def main():
-    run_kube_module(ARGUMENT_SPEC, execute_module)
+    run_kube_module(ARGUMENT_SPEC, execute_module, required_if=REQUIRED_IF)
 
 
 if __name__ == "__main__":

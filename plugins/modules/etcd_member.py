@@ -213,6 +213,11 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="float", default=3),
     wait_timeout=dict(type="float", default=0),
 )
+# Which options a state needs; AnsibleModule refuses a task without them before any call.
+REQUIRED_IF = [
+    ("state", "present", ("peer_urls",)),
+    ("state", "absent", ("name", "peer_urls"), True),
+]
 
 
 def _view(members):
@@ -222,10 +227,8 @@ def _view(members):
 def execute_module(module, client=None):
     params = module.params
     state = params["state"]
-    if state == "present" and not params["peer_urls"]:
-        module.fail_json(msg="peer_urls is required with state=present (e.g. [https://10.0.0.4:2380])")
-    if state == "absent" and not (params["name"] or params["peer_urls"]):
-        module.fail_json(msg="state=absent needs name or peer_urls to identify the member")
+    if state == "present" and params["peer_urls"] == []:
+        module.fail_json(msg="peer_urls is empty: give the new member's peer URLs (e.g. [https://10.0.0.4:2380])")
     try:
         client = client or EtcdClient(
             params["endpoints"],
@@ -298,7 +301,7 @@ def execute_module(module, client=None):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
     execute_module(module)
 
 

@@ -25,11 +25,12 @@ def run(fake: FakeEtcd, capsys, check_mode: bool = False, **args) -> dict:
     args = {"endpoints": ENDPOINTS, **args}
     if check_mode:
         args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        module = AnsibleModule(argument_spec=etcd_member.ARGUMENT_SPEC, supports_check_mode=True)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module = AnsibleModule(
+            argument_spec=etcd_member.ARGUMENT_SPEC, required_if=etcd_member.REQUIRED_IF, supports_check_mode=True
+        )
         client = etcd.EtcdClient(args["endpoints"], transport=fake)
-        with pytest.raises(SystemExit):
-            etcd_member.execute_module(module, client=client)
+        etcd_member.execute_module(module, client=client)
     return json.loads(capsys.readouterr().out)
 
 
@@ -89,9 +90,19 @@ def test_present_without_a_running_cluster_fails_clearly(capsys):
     assert result["failed"] and "not running" in result["msg"]
 
 
-def test_present_needs_peer_urls(capsys):
-    result = run(FakeEtcd(), capsys, state="present", name="et-4")
-    assert result["failed"] and "peer_urls is required" in result["msg"]
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"state": "present", "name": "et-4"}, "state is present but all of the following are missing: peer_urls"),
+        ({"state": "present", "name": "et-4", "peer_urls": []}, "peer_urls is empty: give the new member's peer URLs"),
+        ({"state": "absent"}, "state is absent but any of the following are missing: name, peer_urls"),
+    ],
+)
+def test_a_state_without_the_options_it_needs_fails_before_any_call(capsys, args, message):
+    fake = FakeEtcd()
+    result = run(fake, capsys, **args)
+    assert result["failed"] and message in result["msg"]
+    assert fake.calls == []
 
 
 def test_wait_timeout_fails_on_an_unhealthy_cluster(capsys, monkeypatch):
