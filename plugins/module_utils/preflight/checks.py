@@ -395,43 +395,54 @@ def _check_time_sync(facts, settings, roles, sandbox):
     ]
 
 
+# A value refused for the reasons its rule gives: kind -> (check id, what, need, fix); fix may name {local}.
+_REFUSED = {
+    "node_name": (
+        "hostname",
+        "the node name host_prep will set is not a valid Kubernetes node name",
+        "a lower-case RFC 1123 name",
+        "rename the inventory host (or set host_prep_hostname) to a lower-case name",
+    ),
+    "hostname": (
+        "hostname",
+        "hostname is not a valid Kubernetes node name",
+        "a lower-case RFC 1123 name",
+        "hostnamectl set-hostname <lower-case name> and update /etc/hosts",
+    ),
+    "node_ip": (
+        "node_ip",
+        "node IP is neither an IP address nor a DNS name",
+        "an IP address on one of the node's interfaces",
+        "set smcp_node_ip (host_vars) to one of the local addresses: {local}",
+    ),
+}
+
+
+def _refused(kind, value, reasons, local=""):
+    """[the failure for ``value`` of kind ``kind`` (see _REFUSED)] when there are reasons, else []."""
+    if not reasons:
+        return []
+    check, what, need, fix = _REFUSED[kind]
+    what = "%s (%s)" % (what, "; ".join(reasons))
+    return [Problem(check, what, found=repr(value), need=need, fix=fix.format(local=local))]
+
+
 def _check_hostname(facts, settings, roles, sandbox):
     current = facts.get("hostname", "")
     expected = settings.get("expected_hostname")
-    if expected:
-        reasons = hostname_problems(expected)
-        if reasons:
-            return [
-                Problem(
-                    "hostname",
-                    "the node name host_prep will set is not a valid Kubernetes node name (%s)" % "; ".join(reasons),
-                    found=repr(expected),
-                    need="a lower-case RFC 1123 name",
-                    fix="rename the inventory host (or set host_prep_hostname) to a lower-case name",
-                )
-            ]
-        if expected != current:
-            return [
-                Problem(
-                    "hostname",
-                    "hostname differs from the node name",
-                    found=repr(current),
-                    need=repr(expected),
-                    fix="none needed: host_prep sets the hostname",
-                    severity=WARNING,
-                )
-            ]
-        return []
-    reasons = hostname_problems(current)
-    if not reasons:
-        return []
+    if not expected:
+        return _refused("hostname", current, hostname_problems(current))
+    problems = _refused("node_name", expected, hostname_problems(expected))
+    if problems or expected == current:
+        return problems
     return [
         Problem(
             "hostname",
-            "hostname is not a valid Kubernetes node name (%s)" % "; ".join(reasons),
+            "hostname differs from the node name",
             found=repr(current),
-            need="a lower-case RFC 1123 name",
-            fix="hostnamectl set-hostname <lower-case name> and update /etc/hosts",
+            need=repr(expected),
+            fix="none needed: host_prep sets the hostname",
+            severity=WARNING,
         )
     ]
 
@@ -457,18 +468,9 @@ def _check_node_ip(facts, settings, roles, sandbox):
                 fix="set smcp_node_ip (host_vars) to one of the local addresses",
             )
         ]
-    reasons = netrules.address_reasons(node_ip)
-    if reasons:
-        return [
-            Problem(
-                "node_ip",
-                "node IP is neither an IP address nor a DNS name (%s)" % "; ".join(reasons),
-                found=repr(node_ip),
-                need="an IP address on one of the node's interfaces",
-                fix="set smcp_node_ip (host_vars) to one of the local addresses: %s"
-                % (", ".join(_usable(local)) or "none"),
-            )
-        ]
+    problems = _refused("node_ip", node_ip, netrules.address_reasons(node_ip), ", ".join(_usable(local)) or "none")
+    if problems:
+        return problems
     mine = [a for a in resolved if a in local]
     return [
         Problem(

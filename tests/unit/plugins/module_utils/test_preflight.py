@@ -363,6 +363,10 @@ def test_node_ip_not_on_an_interface_and_names():
     assert p.fix == "set smcp_node_ip to 10.0.0.11"
     assert problems_of(facts, node_ip="::1") == []
     assert problems_of(facts, node_ip="0:0:0:0:0:0:0:1") == []  # compared as addresses, not text
+    p = only(problems_of(facts, node_ip="bad_name!"), "node_ip")
+    assert p.what.startswith("node IP is neither an IP address nor a DNS name ('bad_name!' is not a DNS label")
+    assert (p.found, p.need) == ("'bad_name!'", "an IP address on one of the node's interfaces")
+    assert p.fix == "set smcp_node_ip (host_vars) to one of the local addresses: 10.0.0.11"
 
 
 def holder(process: str, pid: int, address: str) -> dict:
