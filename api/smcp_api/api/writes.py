@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smcp_api.api.deps import Idempotency
+from smcp_api.api.rows import from_row, job_out
 from smcp_api.errors import Conflict
 from smcp_api.jobs.service import create_job
-from smcp_api.models import Job, Token
-from smcp_api.schemas import Counters, JobCreate, JobOut
+from smcp_api.models import Token
+from smcp_api.schemas import JobCreate
 from smcp_api.services import Services
 
 Row = TypeVar("Row")
@@ -44,16 +45,17 @@ def create_once(
     *,
     what: str,
     build: Callable[[], Row],
-    respond: Callable[[Row], Out],
+    respond: Callable[[Row], Out] | type[Out],
     replayed: Callable[[Out], Any] | None = None,
 ) -> Out | JSONResponse:
     """A POST that creates one row (201), answered once per Idempotency-Key.
 
     A repeated key replays the first answer before anything else runs. Otherwise `build()` checks the request
     (raising domain errors, nothing stored) and returns the new row; the row is added and flushed (it has its
-    id); `respond(row)` gives the answer (it may write more rows in the same transaction); `replayed(answer)` is
-    what a later replay of the key answers (default: the answer itself; e.g. without a secret shown once). One
-    commit; a unique-constraint clash is a Conflict naming `what` ("a host named 'x'").
+    id); `respond(row)` gives the answer (it may write more rows in the same transaction), or `respond` is the
+    answer's model, filled from the row's attributes; `replayed(answer)` is what a later replay of the key answers
+    (default: the answer itself; e.g. without a secret shown once). One commit; a unique-constraint clash is a
+    Conflict naming `what` ("a host named 'x'").
     """
     if idem and (replay := idem.replay(session, token)):
         return replay
@@ -61,30 +63,10 @@ def create_once(
     with conflict_guard(session, what):
         session.add(row)
         session.flush()
-        out = respond(row)
+        out = from_row(respond, row) if isinstance(respond, type) else respond(row)
         if idem:
             idem.save(session, token, 201, replayed(out) if replayed else out)
     return out
-
-
-def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        operation=job.operation,
-        status=job.status,  # type: ignore[arg-type]
-        status_reason=job.status_reason,
-        cluster_id=job.cluster_id,
-        host_ids=job.host_ids,
-        params=job.params,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        rc=job.rc,
-        host_summary=job.host_summary or {},  # type: ignore[arg-type]
-        counters=Counters(events=job.event_count, tasks=job.task_count),
-        owner=job.owner,
-        heartbeat_at=job.heartbeat_at,
-    )
 
 
 def submit_job(
@@ -105,5 +87,5 @@ def submit_job(
             return replay
         raise
     if services.worker is not None:
-        services.worker.notify()
+        services.worker.notify(job.id)
     return JSONResponse(jsonable_encoder(out), status_code=202)

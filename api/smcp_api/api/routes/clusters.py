@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from smcp_api import varpolicy
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.rows import from_row, get_or_404
 from smcp_api.api.writes import create_once
-from smcp_api.errors import Conflict, NotFound, Unprocessable
+from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.jobs.service import collection_dir
 from smcp_api.jobstates import FINISHED
 from smcp_api.models import Cluster, Host, Job
@@ -22,18 +23,7 @@ router = APIRouter(prefix="/clusters", tags=["clusters"])
 
 def cluster_out(session: SessionDep, cluster: Cluster) -> ClusterOut:
     hosts = session.scalars(select(Host).where(Host.cluster_id == cluster.id).order_by(Host.name))
-    return ClusterOut(
-        id=cluster.id,
-        name=cluster.name,
-        kubernetes_version=cluster.kubernetes_version,
-        cni=cluster.cni,
-        pod_cidr=cluster.pod_cidr,
-        service_cidr=cluster.service_cidr,
-        control_plane_endpoint=cluster.control_plane_endpoint,
-        hosts=[ClusterHost(host_id=h.id, roles=h.cluster_roles) for h in hosts],
-        options=cluster.options,
-        created_at=cluster.created_at,
-    )
+    return from_row(ClusterOut, cluster, hosts=[ClusterHost(host_id=h.id, roles=h.cluster_roles) for h in hosts])
 
 
 def _free_hosts(session: Session, body: ClusterCreate) -> list[Host]:
@@ -106,10 +96,7 @@ def list_clusters(_: Viewer, session: SessionDep) -> list[ClusterOut]:
 @router.get("/{cluster_id}", response_model=ClusterOut, summary="Show a cluster", responses=errors(404))
 def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
     """One cluster spec with its hosts and their roles."""
-    cluster = session.get(Cluster, cluster_id)
-    if cluster is None:
-        raise NotFound("cluster", cluster_id)
-    return cluster_out(session, cluster)
+    return cluster_out(session, get_or_404(session, Cluster, cluster_id, "cluster"))
 
 
 @router.delete(
@@ -121,9 +108,7 @@ def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
     responses=errors(404, 409),
 )
 def delete_cluster(cluster_id: str, _: Operator, session: SessionDep) -> Response:
-    cluster = session.get(Cluster, cluster_id)
-    if cluster is None:
-        raise NotFound("cluster", cluster_id)
+    cluster = get_or_404(session, Cluster, cluster_id, "cluster")
     job = session.scalar(select(Job).where(Job.cluster_id == cluster_id, Job.status.not_in(FINISHED)).limit(1))
     if job is not None:
         raise Conflict(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from smcp_api.api.deps import Admin, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once
-from smcp_api.errors import Conflict, NotFound, Unprocessable
+from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.models import Credential, Host
 from smcp_api.schemas import CredentialCreate, CredentialOut
 from smcp_api.security import PrivateKeyError, ssh_key_fingerprint
@@ -42,12 +43,7 @@ def create_credential(
         )
 
     return create_once(
-        session,
-        token,
-        idem,
-        what=f"a credential named '{body.name}'",
-        build=build,
-        respond=lambda cred: CredentialOut.model_validate(cred, from_attributes=True),
+        session, token, idem, what=f"a credential named '{body.name}'", build=build, respond=CredentialOut
     )
 
 
@@ -65,10 +61,7 @@ def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
 )
 def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Credential:
     """One credential: name, kind, username and fingerprint (never the key)."""
-    cred = session.get(Credential, credential_id)
-    if cred is None:
-        raise NotFound("credential", credential_id)
-    return cred
+    return get_or_404(session, Credential, credential_id, "credential")
 
 
 @router.delete(
@@ -79,9 +72,7 @@ def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Creden
     responses=errors(404, 409),
 )
 def delete_credential(credential_id: str, _: Admin, session: SessionDep) -> Response:
-    cred = session.get(Credential, credential_id)
-    if cred is None:
-        raise NotFound("credential", credential_id)
+    cred = get_or_404(session, Credential, credential_id, "credential")
     users = list(session.scalars(select(Host.name).where(Host.credential_id == credential_id).limit(5)))
     if users:
         raise Conflict(

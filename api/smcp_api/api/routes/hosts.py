@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from smcp_api import varpolicy
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once, submit_job
-from smcp_api.errors import Conflict, NotFound, Unprocessable
+from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.hostkey_service import accept_key
 from smcp_api.hostkeys import HostKeyError, normalise
 from smcp_api.jobs.service import collection_dir
@@ -47,10 +48,7 @@ def _check_vars(services: ServicesDep, values: dict[str, Any]) -> None:
 
 
 def _get(session: SessionDep, host_id: str) -> Host:
-    host = session.get(Host, host_id)
-    if host is None:
-        raise NotFound("host", host_id)
-    return host
+    return get_or_404(session, Host, host_id, "host")
 
 
 def _address_free(session: SessionDep, address: str, port: int, host_id: str | None = None) -> None:
@@ -85,14 +83,7 @@ def create_host(
         _address_free(session, body.address, body.ssh_port)
         return Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
 
-    return create_once(
-        session,
-        token,
-        idem,
-        what=f"a host named '{body.name}'",
-        build=build,
-        respond=lambda host: HostOut.model_validate(host, from_attributes=True),
-    )
+    return create_once(session, token, idem, what=f"a host named '{body.name}'", build=build, respond=HostOut)
 
 
 @router.get("", response_model=list[HostOut], summary="List hosts", responses=errors())

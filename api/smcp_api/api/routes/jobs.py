@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
-from smcp_api.api.writes import job_out, submit_job
+from smcp_api.api.rows import from_row, get_or_404, job_out
+from smcp_api.api.writes import submit_job
 from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.jobs.runner import finish
 from smcp_api.jobstates import CANCELED_BEFORE_START, FINISHED, JobStatus
@@ -62,10 +63,7 @@ def list_jobs(
 
 
 def _get(session: SessionDep, job_id: str) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound("job", job_id)
-    return job
+    return get_or_404(session, Job, job_id, "job")
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Show a job", responses=errors(404))
@@ -90,16 +88,7 @@ def get_stdout(job_id: str, _: Viewer, session: SessionDep) -> PlainTextResponse
 
 
 def _event_out(e: JobEvent) -> EventOut:
-    return EventOut(
-        counter=e.counter,
-        event=e.event,
-        host=e.host,
-        task=e.task,
-        play=e.play,
-        created_at=e.created_at,
-        stdout=e.stdout,
-        data=e.data,
-    )
+    return from_row(EventOut, e)
 
 
 @router.get(

@@ -7,8 +7,9 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
 
 from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, errors
+from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once
-from smcp_api.errors import Conflict, NotFound
+from smcp_api.errors import Conflict
 from smcp_api.models import Token
 from smcp_api.schemas import TokenCreate, TokenCreated, TokenOut
 from smcp_api.security import hash_token, new_token
@@ -53,9 +54,7 @@ def list_tokens(_: Admin, session: SessionDep) -> list[Token]:
     responses=errors(404, 409),
 )
 def delete_token(token_id: str, _: Admin, session: SessionDep) -> Response:
-    token = session.get(Token, token_id)
-    if token is None:
-        raise NotFound("token", token_id)
+    token = get_or_404(session, Token, token_id, "token")
     if token.role == "admin":
         admins = session.scalar(select(func.count()).select_from(Token).where(Token.role == "admin"))
         if admins == 1:
