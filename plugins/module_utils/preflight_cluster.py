@@ -45,23 +45,26 @@ def parse_cidrs(value, check, var):
     return networks, problems
 
 
+# What overlaps a pod or service network: kind -> (what, need, fix), each naming the variable.
+_OVERLAPS = {
+    "network": ("%s overlaps a node network", "disjoint networks", "choose a %s outside every node network"),
+    "address": (
+        "%s contains a node IP",
+        "node IPs outside the pod and service networks",
+        "choose a %s that does not contain node addresses",
+    ),
+}
+
+
 def _overlap_problems(pods, services, node_networks, node_ips):
     """node_networks: {cidr: [hosts]}, node_ips: {ip: [hosts]}."""
-    problems = []
+    hits = []  # (kind, var, found)
     for var, nets in (("smcp_pod_cidr", pods), ("smcp_service_cidr", services)):
         for net in nets:
             for cidr in sorted(node_networks):
                 node_net = ipaddress.ip_network(cidr, strict=False)
                 if node_net.version == net.version and node_net.overlaps(net):
-                    problems.append(
-                        Problem(
-                            "cidr_overlap",
-                            "%s overlaps a node network" % var,
-                            found="%s and %s (on %s)" % (net, node_net, ", ".join(node_networks[cidr])),
-                            need="disjoint networks",
-                            fix="choose a %s outside every node network" % var,
-                        )
-                    )
+                    hits.append(("network", var, "%s and %s (on %s)" % (net, node_net, ", ".join(node_networks[cidr]))))
             for ip in sorted(node_ips):
                 try:
                     addr = ipaddress.ip_address(ip)
@@ -73,15 +76,11 @@ def _overlap_problems(pods, services, node_networks, node_ips):
                     if ipaddress.ip_network(c, strict=False).version == addr.version
                 )
                 if addr.version == net.version and addr in net and not in_node_net:
-                    problems.append(
-                        Problem(
-                            "cidr_overlap",
-                            "%s contains a node IP" % var,
-                            found="%s in %s (%s)" % (ip, net, ", ".join(node_ips[ip])),
-                            need="node IPs outside the pod and service networks",
-                            fix="choose a %s that does not contain node addresses" % var,
-                        )
-                    )
+                    hits.append(("address", var, "%s in %s (%s)" % (ip, net, ", ".join(node_ips[ip]))))
+    problems = []
+    for kind, var, found in hits:
+        what, need, fix = _OVERLAPS[kind]
+        problems.append(Problem("cidr_overlap", what % var, found=found, need=need, fix=fix % var))
     return problems
 
 

@@ -109,6 +109,11 @@ def test_cidr_messages_name_the_values_and_fix():
     assert problems["pod_cidr"].fix == "use 10.244.0.0/16"
     problems = [p for _, p in pc.cluster_problems(healthy(), GROUPS, dict(SETTINGS, pod_cidr="10.0.0.0/16"))]
     assert "10.0.0.0/16 and 10.0.0.0/24 (on cp1, cp2, cp3, w1)" in problems[0].found
+    expected = (
+        "[cidr_overlap] smcp_pod_cidr overlaps a node network (found 10.0.0.0/16 and 10.0.0.0/24 (on cp1, cp2, cp3,"
+        " w1), need disjoint networks); fix: choose a smcp_pod_cidr outside every node network"
+    )
+    assert problems[0].message() == expected
 
 
 def test_node_ip_inside_a_cluster_network_outside_node_networks():
@@ -117,6 +122,11 @@ def test_node_ip_inside_a_cluster_network_outside_node_networks():
     results["w1"]["facts"]["networks"] = []
     found = [p for _, p in pc.cluster_problems(results, GROUPS, SETTINGS)]
     assert [p.check for p in found] == ["cidr_overlap"] and "10.96.0.5 in 10.96.0.0/12 (w1)" in found[0].found
+    assert (found[0].what, found[0].need, found[0].fix) == (
+        "smcp_service_cidr contains a node IP",
+        "node IPs outside the pod and service networks",
+        "choose a smcp_service_cidr that does not contain node addresses",
+    )
 
 
 def test_ipv6_node_network_overlap():
