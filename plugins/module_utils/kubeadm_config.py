@@ -248,6 +248,25 @@ def check_label_value(field_name: str, value: str) -> None:
         )
 
 
+# List options that must not be empty: field -> (what an empty one would mean, fix).
+_NOT_EMPTY = {
+    "etcd_endpoints": (
+        "smcp runs kubeadm with external etcd",
+        "put at least one host in the etcd group and run the etcd role first",
+    ),
+    "ca_cert_hashes": (
+        "joining without pinning the cluster CA is unsafe",
+        "pass ca_cert_hash returned by smcp.platform.bootstrap_token",
+    ),
+}
+
+
+def _check_not_empty(params: KubeadmParams, field_name: str) -> None:
+    if not getattr(params, field_name):
+        why, fix = _NOT_EMPTY[field_name]
+        raise ConfigError(field_name, [], f"is empty: {why}", fix)
+
+
 def validate(params: KubeadmParams) -> list[str]:
     """Raise ConfigError on the first bad field; return warnings."""
     if params.kind not in ("init", "join"):
@@ -312,13 +331,7 @@ def validate(params: KubeadmParams) -> list[str]:
             )
         if not _DNS_SUBDOMAIN_RE.match(params.dns_domain):
             raise ConfigError("dns_domain", params.dns_domain, "is not a DNS domain", "use cluster.local")
-        if not params.etcd_endpoints:
-            raise ConfigError(
-                "etcd_endpoints",
-                [],
-                "is empty: smcp runs kubeadm with external etcd",
-                "put at least one host in the etcd group and run the etcd role first",
-            )
+        _check_not_empty(params, "etcd_endpoints")
         for index, endpoint in enumerate(params.etcd_endpoints):
             _check_etcd_endpoint(index, endpoint)
         for name in ("etcd_ca_file", "etcd_cert_file", "etcd_key_file"):
@@ -362,13 +375,7 @@ def validate(params: KubeadmParams) -> list[str]:
                 "is not a bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})",
                 "pass the token returned by smcp.platform.bootstrap_token",
             )
-        if not params.ca_cert_hashes:
-            raise ConfigError(
-                "ca_cert_hashes",
-                [],
-                "is empty: joining without pinning the cluster CA is unsafe",
-                "pass ca_cert_hash returned by smcp.platform.bootstrap_token",
-            )
+        _check_not_empty(params, "ca_cert_hashes")
         for index, value in enumerate(params.ca_cert_hashes):
             if not _CA_HASH_RE.match(str(value)):
                 raise ConfigError(
