@@ -20,6 +20,7 @@ from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
 from smcp_api.core.config import Settings, get_settings
 from smcp_api.errors import Conflict, DomainError, NotFound, Unavailable, Unprocessable, Unreachable
+from smcp_api.jobs import dispatch
 from smcp_api.jobs.leases import Heartbeat
 from smcp_api.jobs.worker import Worker, recover_interrupted
 from smcp_api.services import Services, build_services
@@ -141,7 +142,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         services = build_services(settings)
         recover_interrupted(services)  # only jobs whose lease ended: other replicas' running jobs stay
         services.bootstrap_token = _bootstrap_admin(services)
-        worker = Worker(services) if start_worker and settings.workers > 0 else None
+        # With a broker, smcp-api runs no job: it publishes job ids to the smcp-worker fleet (jobs/dispatch.py).
+        publisher = dispatch.publisher(services)
+        worker = Worker(services) if start_worker and settings.workers > 0 and publisher is None else None
         # Every process keeps leases: its jobs' heartbeat, and the recovery of other processes' expired ones.
         heartbeat = Heartbeat(
             services,
@@ -154,6 +157,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         if worker is not None:
             services.worker = worker
             worker.start()
+        elif publisher is not None:
+            services.worker = publisher
         app.state.smcp = services
         try:
             yield

@@ -18,10 +18,11 @@ from smcp_api.security import Vault, load_or_create_key
 
 
 class JobQueue(Protocol):
-    """What the routes and the lifespan ask of the worker (smcp_api.jobs.worker.Worker; no import of it here,
-    so that the worker and the runner can depend on this module)."""
+    """What the routes and the lifespan ask of the worker (smcp_api.jobs.worker.Worker, or with a broker
+    smcp_api.jobs.dispatch.CeleryPublisher; no import of them here, so that they can depend on this module).
+    `notify(job_id)` follows the commit of a new job."""
 
-    def notify(self) -> None: ...
+    def notify(self, job_id: str | None = None) -> None: ...
 
     def cancel(self, job_id: str) -> None: ...
 

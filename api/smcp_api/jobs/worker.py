@@ -44,7 +44,8 @@ class Worker:
     def start(self) -> None:
         self.thread.start()
 
-    def notify(self) -> None:
+    def notify(self, job_id: str | None = None) -> None:
+        """A job was recorded: scan now (the store tells which; `job_id` matters to a broker's publisher)."""
         self.wake.set()
 
     def cancel(self, job_id: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from smcp_api import varpolicy
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.routing import create_route, delete_route
 from smcp_api.api.rows import from_row, get_or_404
 from smcp_api.api.writes import create_once
 from smcp_api.errors import Conflict, Unprocessable
@@ -55,15 +56,13 @@ def _free_hosts(session: Session, body: ClusterCreate) -> list[Host]:
     return hosts
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=ClusterOut,
-    summary="Define a cluster",
-    description="Records the spec only (run operation create_cluster to build it). Checks: supported "
+@create_route(
+    router,
+    ClusterOut,
+    "Define a cluster",
+    "Records the spec only (run operation create_cluster to build it). Checks: supported "
     "Kubernetes version, valid non-overlapping CIDRs that hold no host address, known and free hosts, an odd "
     "number of etcd members, options known to the roles' argument specs.",
-    responses=errors(409, 422),
 )
 def create_cluster(
     body: ClusterCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
@@ -99,13 +98,12 @@ def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
     return cluster_out(session, get_or_404(session, Cluster, cluster_id, "cluster"))
 
 
-@router.delete(
+@delete_route(
+    router,
     "/{cluster_id}",
-    status_code=204,
-    summary="Forget a cluster",
-    description="Deletes the record only (hosts are released; run operation reset first to wipe them). "
+    "Forget a cluster",
+    "Deletes the record only (hosts are released; run operation reset first to wipe them). "
     "409 while a job is pending or running on the cluster.",
-    responses=errors(404, 409),
 )
 def delete_cluster(cluster_id: str, _: Operator, session: SessionDep) -> Response:
     cluster = get_or_404(session, Cluster, cluster_id, "cluster")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from smcp_api.api.deps import Admin, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.routing import create_route, delete_route
 from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once
 from smcp_api.errors import Conflict, Unprocessable
@@ -16,14 +17,12 @@ from smcp_api.security import PrivateKeyError, ssh_key_fingerprint
 router = APIRouter(prefix="/credentials", tags=["credentials"])
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=CredentialOut,
-    summary="Store an SSH private key",
-    description="The key is checked (unencrypted OpenSSH or PEM), encrypted with the service key and never "
+@create_route(
+    router,
+    CredentialOut,
+    "Store an SSH private key",
+    "The key is checked (unencrypted OpenSSH or PEM), encrypted with the service key and never "
     "returned; responses carry its SHA256 fingerprint.",
-    responses=errors(409, 422),
 )
 def create_credential(
     body: CredentialCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
@@ -64,13 +63,7 @@ def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Creden
     return get_or_404(session, Credential, credential_id, "credential")
 
 
-@router.delete(
-    "/{credential_id}",
-    status_code=204,
-    summary="Delete a credential",
-    description="Admin only; 409 while a host uses it.",
-    responses=errors(404, 409),
-)
+@delete_route(router, "/{credential_id}", "Delete a credential", "Admin only; 409 while a host uses it.")
 def delete_credential(credential_id: str, _: Admin, session: SessionDep) -> Response:
     cred = get_or_404(session, Credential, credential_id, "credential")
     users = list(session.scalars(select(Host.name).where(Host.credential_id == credential_id).limit(5)))

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from smcp_api import varpolicy
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.routing import create_route, delete_route, job_route
 from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once, submit_job
 from smcp_api.errors import Conflict, Unprocessable
@@ -18,7 +19,7 @@ from smcp_api.jobs.service import collection_dir
 from smcp_api.jobstates import FINISHED
 from smcp_api.models import Credential, Host, Job, Lock
 from smcp_api.netrules import address_key
-from smcp_api.schemas import Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate, JobOut
+from smcp_api.schemas import Error, HostCreate, HostKeyAccept, HostOut, HostUpdate, JobCreate
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 
@@ -63,15 +64,13 @@ def _address_free(session: SessionDep, address: str, port: int, host_id: str | N
             )
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=HostOut,
-    summary="Register a host",
-    description="`vars` become host variables of the generated inventory: options of the smcp.platform roles "
+@create_route(
+    router,
+    HostOut,
+    "Register a host",
+    "`vars` become host variables of the generated inventory: options of the smcp.platform roles "
     "(e.g. `smcp_sandbox`, `smcp_node_ip`) and `ansible_python_interpreter`; connection variables come from the "
     "host's own fields, anything else is a 422 naming the variable (docs/variables.md).",
-    responses=errors(409, 422),
 )
 def create_host(
     body: HostCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
@@ -135,12 +134,11 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
     return host
 
 
-@router.delete(
+@delete_route(
+    router,
     "/{host_id}",
-    status_code=204,
-    summary="Delete a host",
-    description="409 while the host belongs to a cluster or a job is pending or running on it.",
-    responses=errors(404, 409),
+    "Delete a host",
+    "409 while the host belongs to a cluster or a job is pending or running on it.",
 )
 def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
     host = _get(session, host_id)
@@ -162,14 +160,13 @@ def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post(
+@job_route(
+    router,
     "/{host_id}/check",
-    status_code=202,
-    response_model=JobOut,
-    summary="Preflight one host",
-    description="Shortcut for POST /api/v1/jobs {operation: preflight, host_ids: [id]}; the result lands in "
+    "Preflight one host",
+    "Shortcut for POST /api/v1/jobs {operation: preflight, host_ids: [id]}; the result lands in "
     "the host's `last_preflight`.",
-    responses=errors(404, 409, 422),
+    (404, 409, 422),
 )
 def check_host(
     host_id: str, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep

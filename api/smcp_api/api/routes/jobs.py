@@ -15,9 +15,12 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.routing import job_route
 from smcp_api.api.rows import from_row, get_or_404, job_out
 from smcp_api.api.writes import submit_job
 from smcp_api.errors import Conflict, NotFound, Unprocessable
+from smcp_api.events import Watch
+from smcp_api.events import hub as event_hub
 from smcp_api.jobs.runner import finish
 from smcp_api.jobstates import CANCELED_BEFORE_START, FINISHED, JobStatus
 from smcp_api.models import Job, JobEvent
@@ -28,17 +31,16 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 HEARTBEAT_SECONDS = 15.0
 
 
-@router.post(
+@job_route(
+    router,
     "",
-    status_code=202,
-    response_model=JobOut,
-    summary="Start an operation",
-    description="Validates the request, records a pending job and returns 202 with its id; the worker runs "
+    "Start an operation",
+    "Validates the request, records a pending job and returns 202 with its id; the worker runs "
     "the collection playbook (preflight -> smcp.platform.preflight, prepare_hosts -> smcp.platform.prepare_hosts, "
     "etcd_backup, create_cluster -> cluster, add_nodes -> scale, remove_node, upgrade, reset). Mutating "
     "operations (all but preflight) hold the cluster (or each host) until they end: 409 names the job in the "
     "way. `params.extra_vars` are checked against the roles' argument specs.",
-    responses=errors(409, 422),
+    (409, 422),
 )
 def post_job(
     body: JobCreate, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
@@ -155,13 +157,22 @@ async def stream_events(
     job, _events = await run_in_threadpool(_poll, services, job_id, cursor, 1)
     if job is None:
         raise NotFound("job", job_id)
-    poll = services.settings.sse_poll_interval
+    poll = services.settings.sse_poll_interval  # the fallback: new events and status changes wake the stream
+    hub = event_hub(services)
 
     async def events() -> AsyncIterator[str]:
         nonlocal cursor
         yield "retry: 2000\n\n"
+        async with hub.watch(job_id) as watch:
+            async for message in _messages(watch):
+                yield message
+
+    async def _messages(watch: Watch | None) -> AsyncIterator[str]:
+        nonlocal cursor
         quiet_since = time.monotonic()
         while True:
+            if watch is not None:
+                watch.clear()  # before reading: a wake-up during the read means read again
             job, rows = await run_in_threadpool(_poll, services, job_id, cursor, 500)
             if job is None:
                 return
@@ -181,21 +192,24 @@ async def stream_events(
             if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"
-            await asyncio.sleep(poll)
+            wait = min(poll, max(0.0, quiet_since + HEARTBEAT_SECONDS - time.monotonic()))
+            if watch is not None:
+                await watch.wait(wait)
+            else:  # this process already wakes its maximum of streams: this one polls
+                await asyncio.sleep(wait)
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
 
 
-@router.post(
+@job_route(
+    router,
     "/{job_id}/cancel",
-    status_code=202,
-    response_model=JobOut,
-    summary="Cancel a job",
-    description="A pending job is canceled at once; a running one is stopped by ansible-runner (its status "
+    "Cancel a job",
+    "A pending job is canceled at once; a running one is stopped by ansible-runner (its status "
     "becomes `canceled` when the playbook process has ended). 409 when the job already finished.",
-    responses=errors(404, 409),
+    (404, 409),
 )
 def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: SessionDep) -> object:
     job = _get(session, job_id)

@@ -7,6 +7,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy import func, select
 
 from smcp_api.api.deps import Admin, IdempotencyDep, SessionDep, errors
+from smcp_api.api.routing import create_route, delete_route
 from smcp_api.api.rows import get_or_404
 from smcp_api.api.writes import create_once
 from smcp_api.errors import Conflict
@@ -17,14 +18,7 @@ from smcp_api.security import hash_token, new_token
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=TokenCreated,
-    summary="Create a token",
-    description="Returns the bearer token once; only its sha256 is stored.",
-    responses=errors(409, 422),
-)
+@create_route(router, TokenCreated, "Create a token", "Returns the bearer token once; only its sha256 is stored.")
 def create_token(body: TokenCreate, admin: Admin, session: SessionDep, idem: IdempotencyDep) -> object:
     secret = new_token()
     return create_once(
@@ -46,13 +40,7 @@ def list_tokens(_: Admin, session: SessionDep) -> list[Token]:
     return list(session.scalars(select(Token).order_by(Token.created_at)))
 
 
-@router.delete(
-    "/{token_id}",
-    status_code=204,
-    summary="Revoke a token",
-    description="The last admin token cannot be revoked (409).",
-    responses=errors(404, 409),
-)
+@delete_route(router, "/{token_id}", "Revoke a token", "The last admin token cannot be revoked (409).")
 def delete_token(token_id: str, _: Admin, session: SessionDep) -> Response:
     token = get_or_404(session, Token, token_id, "token")
     if token.role == "admin":
