@@ -73,6 +73,11 @@ def _error_class(status: int) -> type[ApiError]:
     return ApiError
 
 
+def present(**values: Any) -> JSON:
+    """The values that are set (None, empty and zero ones left out), in the order given: optional parts of a body."""
+    return {key: value for key, value in values.items() if value}
+
+
 def format_detail(detail: Any) -> str:
     """FastAPI `detail` (a string, or a list of validation errors with `loc`/`msg`) as one readable text."""
     if isinstance(detail, str):
@@ -258,9 +263,7 @@ class SmcpClient:
         return self._json("GET", f"{API}/credentials/{cred_id}")
 
     def create_credential(self, name: str, private_key: str, username: str | None = None) -> JSON:
-        body: JSON = {"name": name, "kind": "ssh_private_key", "private_key": private_key}
-        if username:
-            body["username"] = username
+        body = {"name": name, "kind": "ssh_private_key", "private_key": private_key, **present(username=username)}
         return self._json("POST", f"{API}/credentials", json_body=body)
 
     def delete_credential(self, cred_id: str) -> None:
@@ -319,13 +322,7 @@ class SmcpClient:
         params: JSON | None = None,
         idempotency_key: str | None = None,
     ) -> JSON:
-        body: JSON = {"operation": operation}
-        if cluster_id:
-            body["cluster_id"] = cluster_id
-        if host_ids:
-            body["host_ids"] = host_ids
-        if params:
-            body["params"] = params
+        body = {"operation": operation, **present(cluster_id=cluster_id, host_ids=host_ids, params=params)}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self._json("POST", f"{API}/jobs", json_body=body, headers=headers)
 

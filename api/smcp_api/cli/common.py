@@ -205,6 +205,10 @@ def find_credential(ref: str) -> dict[str, Any]:
     return resolve_ref("credential", ref, client().list_credentials())
 
 
+def find_token(ref: str) -> dict[str, Any]:
+    return resolve_ref("token", ref, client().list_tokens())
+
+
 def find_job(ref: str) -> dict[str, Any]:
     """A job by id (or unique id prefix of 6+ characters among the latest jobs)."""
     c = client()
@@ -228,3 +232,45 @@ def parse_pairs(values: Sequence[str], what: str) -> dict[str, Any]:
         except yaml.YAMLError:
             out[key] = raw
     return out
+
+
+Record = dict[str, Any]
+
+
+def show_command(
+    group: click.Group, kind: str, find: Callable[[str], Record]
+) -> Callable[[Callable[[Record], None]], click.Command]:
+    """Declare `<group> show <KIND>_REF [-o FORMAT]`: json and yaml print the record `find` returns as it is; the
+    table view is the decorated function's, and its docstring is the command's help."""
+
+    def declare(draw: Callable[[Record], None]) -> click.Command:
+        @click.argument("ref", metavar=f"{kind.upper()}_REF")
+        @output_option
+        def show(ref: str, output: str) -> None:
+            data = find(ref)
+            if output != "table":
+                emit(data, output)
+                return
+            draw(data)
+
+        return group.command("show", help=draw.__doc__)(show)
+
+    return declare
+
+
+def delete_command(
+    group: click.Group,
+    kind: str,
+    help: str,
+    find: Callable[[str], Record],
+    delete: Callable[[api.SmcpClient, str], Any],
+) -> click.Command:
+    """Declare `<group> delete <KIND>_REF`: find the record, delete it by id, say so."""
+
+    @click.argument("ref", metavar=f"{kind.upper()}_REF")
+    def remove(ref: str) -> None:
+        target = find(ref)
+        delete(client(), target["id"])
+        click.echo(f"{kind} {target['name']} deleted")
+
+    return group.command("delete", help=help)(remove)

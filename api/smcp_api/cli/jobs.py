@@ -128,16 +128,10 @@ def job_list(status: str | None, cluster_ref: str | None, limit: int, output: st
     common.emit(common.client().list_jobs(status=status, cluster_id=cluster_id, limit=limit), output, JOB_COLUMNS)
 
 
-@job.command("show")
-@click.argument("job_ref")
-@common.output_option
-def job_show(job_ref: str, output: str) -> None:
+@common.show_command(job, "job", common.find_job)
+def job_show(data: dict[str, Any]) -> None:
     """Show a job with its per-host recap."""
-    data = common.find_job(job_ref)
-    if output != "table":
-        common.emit(data, output)
-        return
-    common.emit(data, output, JOB_DETAIL)
+    common.emit(data, "table", JOB_DETAIL)
     summary = data.get("host_summary") or {}
     if summary:
         rows = [{"host": h, **v} for h, v in sorted(summary.items())]
@@ -251,15 +245,8 @@ def job_run(
         raise click.UsageError("choose targets: --host NAME (repeatable), --all-hosts, -l KEY=VALUE or --cluster NAME")
     cluster_id = common.find_cluster(cluster_ref)["id"] if cluster_ref else None
     host_ids = select_hosts(host_refs, all_hosts, selectors)
-    params: dict[str, Any] = {}
-    if forks:
-        params["forks"] = forks
-    if limit_:
-        params["limit"] = limit_
-    if batch_size:
-        params["batch_size"] = batch_size
-    if extra_vars:
-        params["extra_vars"] = common.parse_pairs(extra_vars, "--extra-var")
+    extra = common.parse_pairs(extra_vars, "--extra-var")
+    params = api.present(forks=forks, limit=limit_, batch_size=batch_size, extra_vars=extra)
     created = common.client().create_job(
         operation,
         cluster_id=cluster_id,

@@ -198,9 +198,10 @@ def cluster_show(cluster_ref: str, output: str) -> None:
 def cluster_upgrade(cluster_ref: str, version: str, batch_size: int | None, wait: bool, output: str) -> None:
     """Start an upgrade job for a cluster (extra var smcp_kubernetes_version)."""
     target = common.find_cluster(cluster_ref)
-    params: dict[str, Any] = {"extra_vars": {"smcp_kubernetes_version": version.removeprefix("v")}}
-    if batch_size:
-        params["batch_size"] = batch_size
+    params = {
+        "extra_vars": {"smcp_kubernetes_version": version.removeprefix("v")},
+        **api.present(batch_size=batch_size),
+    }
     job = common.client().create_job("upgrade", cluster_id=target["id"], params=params)
     start_and_maybe_wait(job, output, wait)
 
@@ -273,18 +274,12 @@ def host_list(selectors: tuple[str, ...], output: str) -> None:
     common.emit(hosts, output, HOST_COLUMNS)
 
 
-@host.command("show")
-@click.argument("host_ref")
-@common.output_option
-def host_show(host_ref: str, output: str) -> None:
+@common.show_command(host, "host", common.find_host)
+def host_show(data: dict[str, Any]) -> None:
     """Show a host (with its last preflight result)."""
-    data = common.find_host(host_ref)
-    if output != "table":
-        common.emit(data, output)
-        return
     pre = data.get("last_preflight") or {}
     hidden = ("last_preflight", "known_hosts", "host_key_fingerprints")
-    common.emit({k: v for k, v in data.items() if k not in hidden}, output)
+    common.emit({k: v for k, v in data.items() if k not in hidden}, "table")
     _print_host_keys(data)
     if pre:
         click.echo(f"\nlast preflight: {pre.get('status')} at {pre.get('at')} (job {pre.get('job_id')})")
@@ -325,13 +320,7 @@ def host_accept_key(host_ref: str, fingerprint: str, output: str) -> None:
     _print_host_keys(data)
 
 
-@host.command("delete")
-@click.argument("host_ref")
-def host_delete(host_ref: str) -> None:
-    """Remove a host record."""
-    target = common.find_host(host_ref)
-    common.client().delete_host(target["id"])
-    click.echo(f"host {target['name']} deleted")
+host_delete = common.delete_command(host, "host", "Remove a host record.", common.find_host, api.SmcpClient.delete_host)
 
 
 @host.command("check")
@@ -421,13 +410,13 @@ def credential_list(output: str) -> None:
     common.emit(common.client().list_credentials(), output, CREDENTIAL_COLUMNS)
 
 
-@credential.command("delete")
-@click.argument("credential_ref")
-def credential_delete(credential_ref: str) -> None:
-    """Delete a credential (admin; exit 5 while hosts use it)."""
-    target = common.find_credential(credential_ref)
-    common.client().delete_credential(target["id"])
-    click.echo(f"credential {target['name']} deleted")
+credential_delete = common.delete_command(
+    credential,
+    "credential",
+    "Delete a credential (admin; exit 5 while hosts use it).",
+    common.find_credential,
+    api.SmcpClient.delete_credential,
+)
 
 
 # -------------------------------------------------------------------------------------------- token
@@ -457,13 +446,7 @@ def token_list(output: str) -> None:
     common.emit(common.client().list_tokens(), output, TOKEN_COLUMNS)
 
 
-@token.command("delete")
-@click.argument("token_ref")
-def token_delete(token_ref: str) -> None:
-    """Revoke a token."""
-    target = common.resolve_ref("token", token_ref, common.client().list_tokens())
-    common.client().delete_token(target["id"])
-    click.echo(f"token {target['name']} deleted")
+token_delete = common.delete_command(token, "token", "Revoke a token.", common.find_token, api.SmcpClient.delete_token)
 
 
 # ------------------------------------------------------------------------------------------- config
