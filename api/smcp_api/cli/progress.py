@@ -15,6 +15,7 @@ from rich.text import Text
 from smcp_api.client import Event
 
 COUNTERS = ("ok", "changed", "failed", "unreachable", "skipped")
+HOST_RESULTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped")
 
 
 @dataclass
@@ -83,44 +84,42 @@ class JobProgress:
             lines.append(f"TASK [{self.task}]")
         elif name == "runner_on_start" and host:
             self.row(host).current = ev.task or data.get("task", "") or self.task
-        elif name == "runner_on_ok" and host:
-            row = self.row(host)
-            row.ok += 1
-            row.changed += int(_changed(data))
-            row.current = ""
-            self._note_preflight_report(data)
-        elif name == "runner_on_failed" and host:
-            row = self.row(host)
-            row.current = ""
-            if data.get("ignore_errors"):
-                row.ok += 1
-            elif self._is_preflight_report(data):
-                row.failed += 1
-                self.report_failures[host] = self.report_failures.get(host, 0) + 1
-                msg = f"FAILED preflight report (run once, on {host}): {_failure_message(data)}".rstrip()
-                self.failures.append(msg)
-                lines.append(msg)
-            else:
-                row.failed += 1
-                msg = f"FAILED {host}: [{ev.task or self.task}] {_failure_message(data)}".rstrip()
-                self.failures.append(msg)
-                lines.append(msg)
-        elif name == "runner_on_unreachable" and host:
-            row = self.row(host)
-            row.unreachable += 1
-            row.current = ""
-            msg = f"UNREACHABLE {host}: [{ev.task or self.task}] {_failure_message(data)}".rstrip()
-            self.failures.append(msg)
-            lines.append(msg)
-        elif name == "runner_on_skipped" and host:
-            row = self.row(host)
-            row.skipped += 1
-            row.current = ""
+        elif name in HOST_RESULTS and host:
+            self._host_result(name, host, ev, lines)
         elif name == "playbook_on_stats":
             self._apply_stats(data)
         elif name == "end":
             self.final_status = str(data.get("status") or ev.record.get("status") or "") or None
         return lines
+
+    def _host_result(self, name: str, host: str, ev: Event, lines: list[str]) -> None:
+        """A task's result on one host: its counters, and a failure line to print and keep for the summary."""
+        data = ev.data
+        row = self.row(host)
+        row.current = ""
+        failure = ""
+        if name == "runner_on_ok":
+            row.ok += 1
+            row.changed += int(_changed(data))
+            self._note_preflight_report(data)
+        elif name == "runner_on_skipped":
+            row.skipped += 1
+        elif name == "runner_on_unreachable":
+            row.unreachable += 1
+            failure = f"UNREACHABLE {host}: [{ev.task or self.task}]"
+        elif data.get("ignore_errors"):  # runner_on_failed of a task whose failure the play ignores
+            row.ok += 1
+        elif self._is_preflight_report(data):
+            row.failed += 1
+            self.report_failures[host] = self.report_failures.get(host, 0) + 1
+            failure = f"FAILED preflight report (run once, on {host}):"
+        else:
+            row.failed += 1
+            failure = f"FAILED {host}: [{ev.task or self.task}]"
+        if failure:
+            msg = f"{failure} {_failure_message(data)}".rstrip()
+            self.failures.append(msg)
+            lines.append(msg)
 
     def _note_preflight_report(self, data: dict[str, Any]) -> None:
         """Remember the hosts the preflight role's combined report finds failing (the `_preflight_report` fact)."""
