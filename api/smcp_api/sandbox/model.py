@@ -27,6 +27,8 @@ APT_CACHE_PORT = 3142
 # podman label on every container and network of a sandbox (value: the sandbox name)
 LABEL = "smcp.sandbox"
 GROUPS = ("etcd", "control_plane", "workers")
+# SandboxInfo fields its machine-readable form shows as they are (before the files, login and hosts)
+JSON_FIELDS = ("name", "state", "already_up", "subnet", "gateway", "network", "bridge", "image", "directory")
 
 
 class SandboxError(Exception):
@@ -78,33 +80,15 @@ class SandboxInfo:
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable form printed by `--json` and read by the molecule create playbook."""
+        files = {"inventory": str(self.inventory), "known_hosts": str(self.known_hosts), "key": str(self.key)}
+        login = {"user": self.user, "port": self.port}
         return {
-            "name": self.name,
-            "state": self.state,
-            "already_up": self.already_up,
-            "subnet": self.subnet,
-            "gateway": self.gateway,
-            "network": self.network,
-            "bridge": self.bridge,
-            "image": self.image,
-            "directory": self.directory,
-            "inventory": str(self.inventory),
-            "known_hosts": str(self.known_hosts),
-            "key": str(self.key),
-            "user": self.user,
-            "port": self.port,
+            **{name: getattr(self, name) for name in JSON_FIELDS},
+            **files,
+            **login,
             "groups": self.groups or host_groups([h.name for h in self.hosts]),
             "hosts": [
-                {
-                    "name": h.name,
-                    "ip": h.ip,
-                    "container": h.container,
-                    "user": self.user,
-                    "port": self.port,
-                    "key": str(self.key),
-                    "known_hosts": str(self.known_hosts),
-                }
-                for h in self.hosts
+                {**asdict(h), **login, "key": files["key"], "known_hosts": files["known_hosts"]} for h in self.hosts
             ],
         }
 
