@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from smcp_api.sandbox import aptcache
 
+from tests.sandbox_ssh import ssh_argv
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,18 +53,7 @@ def _update(info: dict, host: dict) -> subprocess.CompletedProcess[str]:
     command = "sudo -n rm -rf /var/lib/apt/lists/* && sudo -n timeout 240 apt-get update -q; echo update-rc=$?"
     return subprocess.run(
         [
-            "ssh",
-            "-i",
-            info["key"],
-            "-o",
-            f"UserKnownHostsFile={info['known_hosts']}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ControlPath=none",
-            f"{host['user']}@{host['ip']}",
+            *ssh_argv(host),
             command,
         ],
         capture_output=True,

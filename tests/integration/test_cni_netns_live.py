@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT / ".venv" / "collections"))
 
 from ansible_collections.smcp.platform.plugins.module_utils import cni  # noqa: E402
 
+from tests.sandbox_ssh import ssh_argv  # noqa: E402
+
 pytestmark = pytest.mark.sandbox
 
 SMCPCTL = str(ROOT / ".venv" / "bin" / "smcpctl")
@@ -69,18 +71,7 @@ def box(tmp_path_factory):
 def ssh(box: dict, command: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     host = box["hosts"][0]
     return _run(
-        "ssh",
-        "-i",
-        box["key"],
-        "-o",
-        f"UserKnownHostsFile={box['known_hosts']}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        f"{host['user']}@{host['ip']}",
+        *ssh_argv(host),
         command,
         stdin=stdin,
         check=check,

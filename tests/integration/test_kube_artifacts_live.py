@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox_ssh import ssh_argv
 from tests.unit.test_kube_artifacts_bundle import (
     ARTIFACTS,
     IMAGES,
@@ -111,20 +112,9 @@ def _play(box, playbook: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _sh(box, host: str, command: str) -> str:
     """Run ``command`` as root on a sandbox host; its stdout (add 2>&1 for errors)."""
-    address = next(h["ip"] for h in box["hosts"] if h["name"] == host)
+    node = next(h for h in box["hosts"] if h["name"] == host)
     res = _run(
-        "ssh",
-        "-i",
-        box["key"],
-        "-o",
-        f"UserKnownHostsFile={box['known_hosts']}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        f"{box['user']}@{address}",
+        *ssh_argv(node),
         "sudo",
         "sh",
         "-c",

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.sandbox_ssh import ssh_argv
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,18 +157,7 @@ def _playbook(inv: Path):
 
 def _ssh(info, host, command: str, input_text: str | None = None, check: bool = True):
     return _run(
-        "ssh",
-        "-i",
-        info["key"],
-        "-o",
-        f"UserKnownHostsFile={info['known_hosts']}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        f"{host['user']}@{host['ip']}",
+        *ssh_argv(host),
         command,
         input_text=input_text,
         check=check,

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.sandbox_ssh import ssh_argv
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,20 +63,9 @@ def host(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _ssh(host, command: str) -> subprocess.CompletedProcess[str]:
-    info, node = host["info"], host["node"]
+    node = host["node"]
     return _run(
-        "ssh",
-        "-i",
-        info["key"],
-        "-o",
-        f"UserKnownHostsFile={info['known_hosts']}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        f"{node['user']}@{node['ip']}",
+        *ssh_argv(node),
         command,
         check=False,
     )

@@ -15,6 +15,8 @@ import pytest
 from smcp_api.sandbox import aptcache, guard
 from smcp_api.sandbox.system import lock_path, podman_env
 
+from tests.sandbox_ssh import ssh_argv
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,18 +44,7 @@ def box():
 
 def _ssh(info: dict, host: dict, command: str, known_hosts: str | None = None) -> subprocess.CompletedProcess[str]:
     return _run(
-        "ssh",
-        "-i",
-        info["key"],
-        "-o",
-        f"UserKnownHostsFile={known_hosts or info['known_hosts']}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlPath=none",
-        f"{host['user']}@{host['ip']}",
+        *ssh_argv(host, known_hosts=known_hosts),
         command,
         check=False,
     )

@@ -27,6 +27,8 @@ from tests.standins.standin import ca_hash, new_token, token_secret
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".venv" / "collections"))
 from ansible_collections.smcp.platform.plugins.module_utils import kubeadm_config
 
+from tests.sandbox_ssh import ssh_argv
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,18 +71,7 @@ class Box:
 
     def ssh(self, host: dict, command: str, stdin: bytes | None = None, check: bool = True):
         return _run(
-            "ssh",
-            "-i",
-            self.info["key"],
-            "-o",
-            f"UserKnownHostsFile={self.info['known_hosts']}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ControlPath=none",
-            f"{host['user']}@{host['ip']}",
+            *ssh_argv(host),
             f"sudo sh -c {json.dumps(command)}",
             stdin=stdin,
             check=check,
