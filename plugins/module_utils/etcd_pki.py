@@ -153,6 +153,12 @@ def signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     return True
 
 
+# Key usages no certificate here has.
+_NEVER_USED = dict.fromkeys(
+    ("content_commitment", "data_encipherment", "key_agreement", "encipher_only", "decipher_only"), False
+)
+
+
 def _builder(subject, issuer, public_key, now: datetime.datetime, expiry: datetime.datetime, ca: bool):
     """What a CA and a leaf certificate share: names, key, serial, validity, basic constraints, key usage.
 
@@ -169,15 +175,7 @@ def _builder(subject, issuer, public_key, now: datetime.datetime, expiry: dateti
         .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=not ca,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
+                digital_signature=True, key_encipherment=not ca, key_cert_sign=ca, crl_sign=ca, **_NEVER_USED
             ),
             critical=True,
         )

@@ -58,6 +58,7 @@ def test_ca_signs_and_leaf_enciphers(ca):
         basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
         assert basic.critical and usage.critical
+        assert not (usage.value.content_commitment or usage.value.data_encipherment or usage.value.key_agreement)
         seen[what] = (
             basic.value.ca,
             basic.value.path_length,
