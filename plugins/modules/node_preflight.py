@@ -24,6 +24,8 @@ description:
     it returns the problems so a caller can aggregate them over many hosts (see the C(smcp.platform.preflight) role).
   - Listening ports are read from C(/proc/net/tcp) and C(/proc/net/tcp6), package locks are tested with a
     non-blocking C(F_GETLK) on files opened read-only, clock synchronisation with C(adjtimex) in read mode.
+  - Also returns the distribution facts (as C(setup) with C(gather_subset=distribution) would), so the roles
+    that run after it on the host need no fact gathering of their own.
 author:
   - smcp developers (@smcp)
 options:
@@ -200,11 +202,29 @@ preflight:
       description: The collected facts (os, arch, cpus, memory_mb, swap, disk, cgroup, kernel, time_sync, hostname,
         addresses, networks, listening_ports, port_conflicts, pkg_locks, existing, smcp_cluster).
       type: dict
+ansible_facts:
+  description: The distribution facts, collected by Ansible's own distribution fact collector.
+  returned: success
+  type: dict
+  contains:
+    distribution:
+      description: Distribution name.
+      type: str
+      sample: Debian
+    distribution_major_version:
+      description: Major version of the distribution.
+      type: str
+      sample: "12"
+    os_family:
+      description: OS family.
+      type: str
+      sample: Debian
 """
 
 import re  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.facts.system.distribution import DistributionFactCollector  # noqa: E402
 
 from ansible_collections.smcp.platform.plugins.module_utils.preflight.data import ALL_CHECK_IDS, NODE_ROLES  # noqa: E402
 from ansible_collections.smcp.platform.plugins.module_utils.preflight.host import HostView  # noqa: E402
@@ -258,7 +278,13 @@ def execute_module(module):
         module.fail_json(
             msg="%s: %s" % (summary, "; ".join(item["msg"] for item in result["failures"])), preflight=result
         )
-    module.exit_json(changed=False, msg=summary, preflight=result)
+    module.exit_json(changed=False, msg=summary, preflight=result, ansible_facts=distribution_facts(module))
+
+
+def distribution_facts(module):
+    """The facts C(setup) returns for C(gather_subset=distribution), from the same collector."""
+    facts = DistributionFactCollector().collect(module=module)
+    return {"ansible_" + key: value for key, value in facts.items()}
 
 
 def main():

@@ -109,3 +109,17 @@ def test_documentation_is_yaml_and_matches_the_argument_spec():
     yaml.safe_load(node_preflight.RETURN)
     assert set(doc["options"]) == set(node_preflight.ARGUMENT_SPEC)
     assert doc["attributes"]["check_mode"]["support"] == "full"
+
+
+def test_returns_the_distribution_facts_setup_would(monkeypatch, capsys):
+    # The roles after preflight skip their fact gathering when these are known: they must be setup's own.
+    from ansible.module_utils.facts.system.distribution import DistributionFactCollector
+
+    result = run(monkeypatch, capsys)
+    facts = result["ansible_facts"]
+    with patch_module_args({}):
+        from ansible.module_utils.basic import AnsibleModule
+
+        expected = DistributionFactCollector().collect(module=AnsibleModule(argument_spec={}))
+    assert expected["distribution"] and expected["os_family"]
+    assert facts == {"ansible_" + key: value for key, value in expected.items()}
