@@ -217,3 +217,11 @@ def test_a_worker_killed_after_its_claim_leaves_the_job_to_lease_recovery(broker
         assert s.get(Job, job["id"]).status == "failed"  # never run again
     # the dead worker's playbook (its job user's `sleep`) outlived it: end it
     isolation.kill_user_processes({e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith(worker.prefix)})
+
+
+def test_one_process_sweeps_at_a_time(api):
+    with dispatch.sweep_lock(api.services) as first:
+        with dispatch.sweep_lock(api.services) as second:
+            assert first is True and second is False
+    with dispatch.sweep_lock(api.services) as again:
+        assert again is True  # released
