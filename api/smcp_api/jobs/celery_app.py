@@ -54,9 +54,11 @@ def make_celery(broker_url: str) -> Celery:
         worker_redirect_stdouts=False,
         broker_transport_options={"confirm_publish": True},
         broker_connection_retry_on_startup=True,
-        broker_connection_timeout=5,
+        broker_connection_timeout=3,
         broker_heartbeat=30,
+        # A publish happens inside the job-creation request: retry briefly, then give up (the job is committed;
+        # the smcp-worker sweep publishes it again), rather than hold the request while the broker is away.
         task_publish_retry=True,
-        task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2},
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
     )
     return app
