@@ -175,3 +175,31 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(sa.Integer)
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Artifact(Base):
+    """What a job leaves for later (etcd snapshots, a cluster's admin kubeconfig and CA), kept in the store so that
+    every replica serves it (artifacts.py). The content is in ArtifactChunk rows; sha256 is of the plaintext."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (sa.UniqueConstraint("cluster", "kind", "name", name="uq_artifacts_cluster_kind_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"), index=True, default=None)
+    cluster: Mapped[str] = mapped_column(sa.String(63), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    name: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    encrypted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArtifactChunk(Base):
+    """One piece of an artifact's content (at most artifacts.CHUNK_BYTES): read and written piece by piece."""
+
+    __tablename__ = "artifact_chunks"
+
+    artifact_id: Mapped[str] = mapped_column(sa.ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)

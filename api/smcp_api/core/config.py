@@ -93,7 +93,12 @@ class Settings(BaseSettings):
         "lease_ttl/3); after that any API or worker process marks the job failed (interrupted) and frees its locks.",
     )
     sse_poll_interval: float = Field(
-        default=0.2, gt=0, le=5, description="Seconds between event polls of an SSE stream."
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds between polls of an SSE stream that nothing woke: new events and status changes wake "
+        "streams at once (PostgreSQL LISTEN/NOTIFY on every replica; in-process on SQLite), this poll only covers a "
+        "lost notification.",
     )
     event_batch: int = Field(
         default=100,
@@ -102,7 +107,17 @@ class Settings(BaseSettings):
         description="Events persisted per database write.",
     )
     event_flush_seconds: float = Field(
-        default=0.25, gt=0, le=10, description="Longest delay before buffered events are saved."
+        default=0.1,
+        gt=0,
+        le=10,
+        description="Longest delay between a job event and its commit to the store (events are batched within it).",
+    )
+    max_artifact_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024 * 1024,
+        description="Largest artifact a job may leave (an etcd snapshot, a cluster's admin kubeconfig) in bytes; "
+        "the store keeps every artifact; a job whose artifact is larger fails and says so.",
     )
     admin_token_file: Path | None = Field(
         default=None, description="Where the bootstrap admin token is written (0600)."

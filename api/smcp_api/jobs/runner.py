@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import ansible_runner
 from sqlalchemy import insert, select, update
 
+from smcp_api import events as events_hub
 from smcp_api import hostkey_service, hostkeys
 from smcp_api.db import session_scope
 from smcp_api.fsmodes import private_dir
@@ -43,15 +44,23 @@ def _created(event: dict[str, Any]) -> datetime:
 
 
 class EventSink:
-    """Buffers runner events and persists them in batches (one INSERT per batch)."""
+    """Buffers runner events and persists them in batches (one INSERT per batch).
+
+    A batch is committed when it holds `event_batch` events or when its first event is `event_flush_seconds`
+    old (a timer: the runner may call nothing for a while after a burst), whichever comes first; one commit at a
+    time, in order (a stream reading "counter > N" never skips an event). After the commit the job's SSE streams
+    wake (events.py: the PostgreSQL trigger notifies every replica; on SQLite this process's streams).
+    """
 
     def __init__(self, services: Services, job_id: str, fragments: list[str]) -> None:
         self.services = services
         self.job_id = job_id
         self.fragments = fragments
         self.buffer: list[dict[str, Any]] = []
-        self.last_flush = time.monotonic()
+        self.first_buffered = 0.0  # monotonic time of the oldest unsaved event
         self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()  # one commit at a time, in event order
+        self.timer: threading.Timer | None = None
         self.events = 0
         self.tasks = 0
         self.stats: dict[str, Any] | None = None
@@ -90,6 +99,9 @@ class EventSink:
             "created_at": _created(event),
         }
         with self.lock:
+            if not self.buffer:
+                self.first_buffered = time.monotonic()
+                self._arm_timer()
             self.buffer.append(row)
             self.events += 1
             self.tasks += name in TASK_EVENTS
@@ -98,20 +110,45 @@ class EventSink:
             self.flush()
         return False  # the store keeps the events; ansible-runner need not write them to the artifacts dir
 
+    def _arm_timer(self) -> None:
+        """(Under self.lock, the buffer just became non-empty.) Flush when its first event is due."""
+        self.timer = threading.Timer(self.services.settings.event_flush_seconds, self._timed_flush)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _timed_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # the events stay buffered: the next flush (at the latest the job's last) retries
+            log.exception("job %s: saving events failed; retried with the next batch", self.job_id)
+
     def flush_if_stale(self) -> None:
-        if self.buffer and time.monotonic() - self.last_flush >= self.services.settings.event_flush_seconds:
+        """The runner's periodic call: a safety net beside the timer."""
+        stale = time.monotonic() - self.first_buffered >= self.services.settings.event_flush_seconds
+        if self.buffer and stale:
             self.flush()
 
     def flush(self) -> None:
-        with self.lock:
-            rows, self.buffer = self.buffer, []
-            events, tasks = self.events, self.tasks
-            self.last_flush = time.monotonic()
-        if not rows:
-            return
-        with session_scope(self.services.sessions) as session:
-            session.execute(insert(JobEvent), rows)
-            session.execute(update(Job).where(Job.id == self.job_id).values(event_count=events, task_count=tasks))
+        with self.flush_lock:
+            with self.lock:
+                rows, self.buffer = self.buffer, []
+                events, tasks = self.events, self.tasks
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+            if not rows:
+                return
+            try:
+                with session_scope(self.services.sessions) as session:
+                    session.execute(insert(JobEvent), rows)
+                    session.execute(
+                        update(Job).where(Job.id == self.job_id).values(event_count=events, task_count=tasks)
+                    )
+            except BaseException:
+                with self.lock:  # keep them, in order, for the next flush (the runner's next call, the last one)
+                    self.buffer[:0] = rows
+                raise
+        events_hub.job_changed(self.services, self.job_id)
         self.services.metrics.add_events(len(rows))
 
     def host_summary(self) -> dict[str, dict[str, int]]:
@@ -451,4 +488,6 @@ def finish(
 ) -> bool:
     """Final status + release of the job's locks, in one transaction, guarded by the lease (jobs/leases.py):
     written only while the job runs under `owner` (None: a job no worker claimed). False when nothing changed."""
-    return leases.finish(services, job_id, status, reason, rc, summary, owner=owner)
+    done = leases.finish(services, job_id, status, reason, rc, summary, owner=owner)
+    events_hub.job_changed(services, job_id)  # SQLite: this process's streams end now (PostgreSQL: a trigger)
+    return done

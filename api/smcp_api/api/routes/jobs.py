@@ -189,14 +189,19 @@ async def stream_events(
                 continue
             if await request.is_disconnected():
                 return
-            if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            wait = min(poll, max(0.0, quiet_since + HEARTBEAT_SECONDS - time.monotonic()))
-            if watch is not None:
-                await watch.wait(wait)
-            else:  # this process already wakes its maximum of streams: this one polls
-                await asyncio.sleep(wait)
+            next_poll = time.monotonic() + poll
+            while True:  # until woken or the poll fallback is due, with keep-alives on the way
+                now = time.monotonic()
+                if now - quiet_since >= HEARTBEAT_SECONDS:
+                    quiet_since = now
+                    yield ": keep-alive\n\n"
+                wait = max(0.0, min(next_poll, quiet_since + HEARTBEAT_SECONDS) - now)
+                if watch is None:  # this process already wakes its maximum of streams: this one polls
+                    await asyncio.sleep(wait)
+                elif await watch.wait(wait):
+                    break
+                if time.monotonic() >= next_poll:
+                    break
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
