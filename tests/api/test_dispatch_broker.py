@@ -141,6 +141,7 @@ def test_api_with_a_broker_publishes_and_a_worker_process_runs_the_job(broker_ap
     assert done["status"] == "successful", (done, worker.text()[-3000:])
     assert done["owner"].split(":")[1] == str(worker.process.pid)  # run by the smcp-worker process
     assert "published again" not in worker.text()  # reached it through the API's publish, not the sweep
+    assert "smcp-worker" in worker.text() and "guest:guest" not in worker.text()  # the broker's password unlogged
     assert "hello from local0" in broker_api.get(f"/api/v1/jobs/{done['id']}/stdout").text
     queue = broker.queues()[QUEUE]
     assert queue["type"] == "quorum" and queue["durable"] == "true"
