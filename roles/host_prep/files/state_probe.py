@@ -82,6 +82,7 @@ print(
             "hostname": socket.gethostname(),
             "etc_hostname": _read("/etc/hostname").strip(),
             "fstab_swap": bool(swap_entry.search(_read("/etc/fstab"))),
+            "swap_on": bool(_read("/proc/swaps").splitlines()[1:]),
             "hosts_block": _hosts_block(req.get("hosts_marker", "smcp cluster members")),
         }
     )
