@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from smcp_api import __version__, versions
 from smcp_api.api.deps import authenticate
-from smcp_api.api.routes import clusters, credentials, health, hosts, jobs, tokens
+from smcp_api.api.routes import artifacts, clusters, credentials, health, hosts, jobs, tokens
 from smcp_api.bodies import BodyGuardMiddleware
 from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
             {"name": "hosts", "description": "Machines the platform manages."},
             {"name": "clusters", "description": "Kubernetes cluster specs."},
             {"name": "jobs", "description": "Operations run by the worker; status, events, cancel."},
+            {"name": "artifacts", "description": "What jobs leave (etcd snapshots, cluster files), sha256-checked."},
         ],
     )
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     )
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (tokens, credentials, hosts, clusters, jobs):
+    for module in (tokens, credentials, hosts, clusters, jobs, artifacts):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -59,12 +59,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def rotate_secret_key(settings: Settings) -> None:
-    """Every credential re-encrypted with a new key in one transaction, then the key file replaced.
+    """Every credential (and encrypted artifact: cluster kubeconfigs) re-encrypted with a new key in one
+    transaction, then the key file replaced.
 
     With SMCP_SECRET_KEY set (no key file), the new key is printed once: put it where the service reads it.
     """
     from sqlalchemy import select
 
+    from smcp_api import artifacts
     from smcp_api.db import make_engine, make_sessionmaker, migrate, session_scope
     from smcp_api.models import Credential
     from smcp_api.security import load_or_create_key, rotate_key, write_private_file
@@ -75,9 +77,12 @@ def rotate_secret_key(settings: Settings) -> None:
     old = load_or_create_key(settings.secret_key, key_file)
     with session_scope(make_sessionmaker(engine)) as session:
         creds = list(session.scalars(select(Credential)))
-        new, blobs = rotate_key(old, [c.secret for c in creds])
-        for cred, blob in zip(creds, blobs, strict=True):
+        stored = artifacts.encrypted_contents(session)
+        new, blobs = rotate_key(old, [c.secret for c in creds] + [content for _, content in stored])
+        for cred, blob in zip(creds, blobs, strict=False):
             cred.secret = blob
+        for (artifact_id, _), blob in zip(stored, blobs[len(creds) :], strict=True):
+            artifacts.replace_content(session, artifact_id, blob)
         if not settings.secret_key:
             write_private_file(key_file.with_name("secret.key.new"), new + b"\n")
     if settings.secret_key:

@@ -4,7 +4,7 @@ Brings up its own sandbox (name apie2e, 2 hosts), registers the credential and h
 checked through the hosts' known_hosts), defines a cluster, runs each operation whose playbook the collection
 ships among preflight and prepare_hosts, and checks status, per-host summary and the hosts' last preflight.
 Then etcd_backup: etcd is deployed with ansible-playbook smcp.platform.etcd (no API operation runs that playbook
-alone), the backup job runs through the API and its snapshot lands in the service's backups dir.
+alone), the backup job runs through the API and its snapshot lands in the service's store (artifacts).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_etcd_backup_through_the_api(e2e_api, sandbox):
     job = api.wait_job(r.json()["id"], timeout=600)
     stdout = api.get(f"/api/v1/jobs/{job['id']}/stdout").text
     assert job["status"] == "successful", stdout[-4000:]
-    backups = api.services.settings.data_dir / "backups" / "etcd" / "apie2e"
-    snapshots = sorted(backups.glob("apie2e-etcd-*.db"))
-    assert len(snapshots) == 1 and snapshots[0].stat().st_size > 0
-    assert (backups / (snapshots[0].name + ".sha256")).is_file()
+    kept = api.get("/api/v1/artifacts", params={"cluster": "apie2e", "kind": "etcd_snapshot"}).json()  # the store
+    snapshots = [a for a in kept if a["name"].startswith("apie2e-etcd-") and a["name"].endswith(".db")]
+    assert len(snapshots) == 1 and snapshots[0]["size"] > 0
+    assert snapshots[0]["name"] + ".sha256" in {a["name"] for a in kept}

@@ -212,8 +212,8 @@ def test_every_operation_runs_its_playbook_on_sandbox_hosts(ops_api, sandbox, st
     assert [c[1] for c in kubeadm_calls(sandbox, 0)].count("init") == 1
     assert [c[1] for c in kubeadm_calls(sandbox, 1)].count("join") == 1
     assert nodes(kubeapi) == {first: f"v{OLD}", second: f"v{OLD}"}
-    kept = api.services.settings.data_dir / "clusters" / SANDBOX
-    assert (kept / "admin.conf").is_file() and (kept / "ca.crt").is_file()  # later jobs get both
+    kept = api.get("/api/v1/artifacts", params={"cluster": SANDBOX, "kind": "cluster_file"}).json()  # the store
+    assert {a["name"] for a in kept} == {"admin.conf", "ca.crt"}  # later jobs get both
 
     # add_nodes: the third host prepared and joined as a worker, nothing else touched
     run_job(api, durations, "add_nodes", cluster, host_ids=[hosts[2]["id"]], params={"extra_vars": bundles[OLD]})
@@ -229,8 +229,8 @@ def test_every_operation_runs_its_playbook_on_sandbox_hosts(ops_api, sandbox, st
     assert set(nodes(kubeapi).values()) == {f"v{NEW}"}
     assert on(sandbox, 0, "cat /etc/smcp/kubernetes-version").strip() == NEW
     assert api.get(f"/api/v1/clusters/{cluster['id']}").json()["kubernetes_version"] == NEW
-    snapshots = api.services.settings.data_dir / "backups" / "etcd" / SANDBOX
-    assert len(list(snapshots.glob(f"{SANDBOX}-etcd-*.db"))) == 1  # the pre-upgrade snapshot, kept by the service
+    kept = api.get("/api/v1/artifacts", params={"cluster": SANDBOX, "kind": "etcd_snapshot"}).json()
+    assert len([a for a in kept if a["name"].endswith(".db")]) == 1  # the pre-upgrade snapshot, in the store
 
     # certs: every certificate within 400 days (all: they last a year) re-issued, kubeadm's and etcd's
     certs = ("/etc/kubernetes/pki/apiserver.crt", "/etc/etcd/pki/server.crt")

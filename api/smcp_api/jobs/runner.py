@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
-import shutil
 import sys
 import threading
 import time
@@ -18,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 import ansible_runner
 from sqlalchemy import insert, select, update
 
+from smcp_api import artifacts, hostkey_service, hostkeys
 from smcp_api import events as events_hub
-from smcp_api import hostkey_service, hostkeys
 from smcp_api.db import session_scope
-from smcp_api.fsmodes import private_dir
 from smcp_api.jobs import inventory, isolation, leases, sanitize
 from smcp_api.jobs.service import collection_dir, playbook_for
 from smcp_api.jobstates import CANCELED_ON_REQUEST, INTERRUPTED, TIMED_OUT
@@ -314,14 +311,9 @@ SNAPSHOT_OPERATIONS = ("etcd_backup", "upgrade")
 the role's default, under the working directory, is not the job's to write)."""
 
 
-def backup_dir(services: Services, cluster_name: str) -> Path:
-    """Where etcd_backup and upgrade jobs' snapshots are kept (0700, the service's), one directory per cluster."""
-    return private_dir(services.settings.data_dir / "backups" / "etcd" / cluster_name)
-
-
-def cluster_state_dir(services: Services, cluster_name: str) -> Path:
-    """The service's copy of what a cluster's jobs leave on the controller (the admin kubeconfig), 0700."""
-    return private_dir(services.settings.data_dir / "clusters" / cluster_name)
+def legacy_cluster_dir(services: Services, cluster_name: str) -> Path:
+    """Where a cluster's admin kubeconfig and CA were kept before the store held them (read once, then stored)."""
+    return services.settings.data_dir / "clusters" / cluster_name
 
 
 CLUSTER_FILES = ("admin.conf", "ca.crt")
@@ -330,31 +322,42 @@ cluster CA the node role's API checks verify with)."""
 
 
 def _seed(services: Services, private_dir_: Path, cluster_name: str | None) -> None:
-    """Give the job its cluster's admin kubeconfig and CA where the roles look for them (~/.smcp/clusters/NAME)."""
+    """Give the job its cluster's admin kubeconfig and CA where the roles look for them (~/.smcp/clusters/NAME).
+
+    They come from the store (artifacts.py: any replica's jobs made them; sha256 checked, decrypted); a copy left
+    in the data dir by an older version is moved into the store on first use.
+    """
     if not cluster_name:
         return
     for name in CLUSTER_FILES:
-        kept = cluster_state_dir(services, cluster_name) / name
-        if kept.is_file():
-            dest = private_dir_ / ".smcp" / "clusters" / cluster_name / name
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(kept, dest)
-            os.chmod(dest, 0o600)
+        row = artifacts.find(services, cluster_name, artifacts.CLUSTER_FILE, name)
+        if row is None:
+            legacy = legacy_cluster_dir(services, cluster_name) / name
+            if not legacy.is_file() or legacy.is_symlink():
+                continue
+            artifacts.store_file(services, legacy, cluster=cluster_name, kind=artifacts.CLUSTER_FILE)
+            row = artifacts.find(services, cluster_name, artifacts.CLUSTER_FILE, name)
+            assert row is not None
+        dest = private_dir_ / ".smcp" / "clusters" / cluster_name / name
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_file(dest, artifacts.read_bytes(services, row))
 
 
-def _harvest(services: Services, private_dir_: Path, cluster_name: str | None, backups: Path | None) -> None:
-    """Keep what outlives the job: the cluster's admin kubeconfig, its CA and etcd snapshots (the job dir goes)."""
-    if cluster_name:
-        for name in CLUSTER_FILES:
-            made = private_dir_ / ".smcp" / "clusters" / cluster_name / name
-            if made.is_file() and not made.is_symlink():
-                write_private_file(cluster_state_dir(services, cluster_name) / name, made.read_bytes())
-    if backups is not None and backups.is_dir() and cluster_name:
-        dest = backup_dir(services, cluster_name)
-        for item in backups.iterdir():
+def _harvest(
+    services: Services, private_dir_: Path, cluster_name: str | None, backups: Path | None, job_id: str | None = None
+) -> None:
+    """Keep what outlives the job in the store, where every replica reads it: the cluster's admin kubeconfig and
+    CA (encrypted) and etcd snapshots (with their .sha256 files). Raises ArtifactTooLarge above the limit."""
+    if not cluster_name:
+        return
+    for name in CLUSTER_FILES:
+        made = private_dir_ / ".smcp" / "clusters" / cluster_name / name
+        if made.is_file() and not made.is_symlink():
+            artifacts.store_file(services, made, cluster=cluster_name, kind=artifacts.CLUSTER_FILE, job_id=job_id)
+    if backups is not None and backups.is_dir():
+        for item in sorted(backups.iterdir()):
             if item.is_file() and not item.is_symlink():
-                shutil.copyfile(item, dest / item.name)
-                os.chmod(dest / item.name, 0o600)
+                artifacts.store_file(services, item, cluster=cluster_name, kind=artifacts.ETCD_SNAPSHOT, job_id=job_id)
 
 
 def run_job(
@@ -463,7 +466,10 @@ def run_job(
             if job is not None and files is not None and sink is not None and job.operation == "preflight":
                 _preflight_results(services, job, files, sink, summary)
             if status == "successful" and job_dir is not None:
-                _harvest(services, job_dir, cluster_name, backups)
+                try:
+                    _harvest(services, job_dir, cluster_name, backups, job_id)
+                except artifacts.ArtifactTooLarge as exc:
+                    status, reason = "failed", str(exc)
         except Exception:
             log.exception("job %s: saving events failed", job_id)
             status, reason = "error", "saving events failed (see the service log)"

@@ -31,6 +31,9 @@ ROUTES = [
     ("GET", f"/api/v1/jobs/{X}/events/stream", "viewer"),
     ("POST", "/api/v1/jobs", "operator"),
     ("POST", f"/api/v1/jobs/{X}/cancel", "operator"),
+    ("GET", "/api/v1/artifacts", "viewer"),
+    ("GET", f"/api/v1/artifacts/{X}", "viewer"),
+    ("GET", f"/api/v1/artifacts/{X}/content", "admin"),
     ("GET", "/metrics", "viewer"),
 ]
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
