@@ -5,12 +5,7 @@
 
 from __future__ import annotations
 
-import re
-
-# kubeadm prints bootstrap tokens (abcdef.0123456789abcdef) and the certificate key (64 hex digits) that
-# uploads the control-plane certificates; either lets a reader join a node to the cluster.
-_BOOTSTRAP_TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
-_CERTIFICATE_KEY = re.compile(r"[a-f0-9]{64}")
+from ansible_collections.smcp.platform.plugins.module_utils.kubeadm_output import redact
 
 
 def kubeadm_redact(text, tail=2000):
@@ -18,10 +13,7 @@ def kubeadm_redact(text, tail=2000):
 
     Redacting before cutting means a cut never leaves part of a secret that the patterns no longer match.
     """
-    text = "" if text is None else str(text)
-    text = _CERTIFICATE_KEY.sub("<key>", _BOOTSTRAP_TOKEN.sub("<token>", text))
-    tail = int(tail)
-    return text[-tail:] if tail > 0 else text
+    return redact(text, tail)
 
 
 class FilterModule(object):
