@@ -10,15 +10,12 @@ alone), the backup job runs through the API and its snapshot lands in the servic
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from smcp_api.core.config import Settings
-from smcp_api.main import create_app
+
+from tests.api.sandbox_api import api_on_sandbox, sandbox_up
 
 pytestmark = pytest.mark.sandbox
 
@@ -29,51 +26,17 @@ OPERATIONS = [op for op in ("preflight", "prepare_hosts") if (REPO / "playbooks"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    if shutil.which("podman") is None or os.geteuid() != 0:
-        pytest.fail("the sandbox tests need root and podman (run `make setup`)")
-    from smcp_api import sandbox as core
-
-    info = core.up(SANDBOX, 2)
-    try:
+    with sandbox_up(SANDBOX, 2) as info:
         yield info
-    finally:
-        core.down(SANDBOX)
 
 
 @pytest.fixture(scope="module")
 def e2e_api(sandbox, tmp_path_factory, reachable_dir, job_user_prefix):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import Api
-
     tmp = tmp_path_factory.mktemp("e2e")
-    settings = Settings(
-        data_dir=tmp / "data",
-        db_url=f"sqlite:///{tmp / 'smcp.db'}",
-        collections_path=REPO / ".venv" / "collections",
-        ansible_config=REPO / "ansible.cfg",
-        jobs_dir=reachable_dir() / "jobs",
-        job_user_prefix=job_user_prefix,
-        poll_interval=0.1,
-    )
-    with TestClient(create_app(settings, start_worker=True)) as client:
-        api = Api(client, client.app.state.smcp.bootstrap_token)
-        cred = api.credential("apie2e-key", sandbox.key.read_text())
-        known = sandbox.known_hosts.read_text().splitlines()
-        hosts = []
-        for i, h in enumerate(sandbox.hosts):
-            hosts.append(
-                api.host(
-                    h.name,
-                    cred["id"],
-                    address=h.ip,
-                    ssh_user=sandbox.user,
-                    ssh_port=sandbox.port,
-                    roles=["etcd", "control_plane"] if i == 0 else ["workers"],
-                    labels={"sandbox": SANDBOX},
-                    known_hosts="\n".join(line for line in known if line.split(",")[0] == h.name),
-                    vars={"smcp_sandbox": True, "smcp_node_ip": h.ip, "ansible_python_interpreter": "/usr/bin/python3"},
-                )
-            )
+    with api_on_sandbox(sandbox, tmp, reachable_dir, job_user_prefix, "apie2e-key", labels={"sandbox": SANDBOX}) as (
+        api,
+        hosts,
+    ):
         cluster = api.cluster("apie2e", [h["id"] for h in hosts], pod_cidr="10.244.0.0/16")
         yield api, hosts, cluster
 

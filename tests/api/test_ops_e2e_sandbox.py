@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import secrets
 import shlex
-import shutil
 import subprocess
 import sys
 import threading
@@ -37,11 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from smcp_api import versions
-from smcp_api.core.config import Settings
-from smcp_api.main import create_app
 
+from tests.api.sandbox_api import api_on_sandbox, sandbox_up
 from tests.standins.kubeapi import KubeAPI
 
 pytestmark = pytest.mark.sandbox
@@ -64,15 +60,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def sandbox():
-    if shutil.which("podman") is None or os.geteuid() != 0:
-        pytest.fail("the sandbox tests need root and podman (run `make setup`)")
-    from smcp_api import sandbox as core
-
-    info = core.up(SANDBOX, 3)
-    try:
+    with sandbox_up(SANDBOX, 3) as info:
         yield info
-    finally:
-        core.down(SANDBOX)
 
 
 @pytest.fixture(scope="module")
@@ -107,36 +96,8 @@ def standins(sandbox, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def ops_api(sandbox, standins, tmp_path_factory, reachable_dir, job_user_prefix):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import Api
-
     tmp = tmp_path_factory.mktemp("ops")
-    settings = Settings(
-        data_dir=tmp / "data",
-        db_url=f"sqlite:///{tmp / 'smcp.db'}",
-        collections_path=REPO / ".venv" / "collections",
-        ansible_config=REPO / "ansible.cfg",
-        jobs_dir=reachable_dir() / "jobs",
-        job_user_prefix=job_user_prefix,
-        poll_interval=0.1,
-    )
-    with TestClient(create_app(settings, start_worker=True)) as client:
-        api = Api(client, client.app.state.smcp.bootstrap_token)
-        cred = api.credential("ops-key", sandbox.key.read_text())
-        known = sandbox.known_hosts.read_text().splitlines()
-        hosts = [
-            api.host(
-                h.name,
-                cred["id"],
-                address=h.ip,
-                ssh_user=sandbox.user,
-                ssh_port=sandbox.port,
-                roles=["etcd", "control_plane"] if i == 0 else ["workers"],
-                known_hosts="\n".join(line for line in known if line.split(",")[0] == h.name),
-                vars={"smcp_sandbox": True, "smcp_node_ip": h.ip, "ansible_python_interpreter": "/usr/bin/python3"},
-            )
-            for i, h in enumerate(sandbox.hosts)
-        ]
+    with api_on_sandbox(sandbox, tmp, reachable_dir, job_user_prefix, "ops-key") as (api, hosts):
         body = {
             "name": SANDBOX,
             "kubernetes_version": OLD,
