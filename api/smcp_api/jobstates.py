@@ -12,7 +12,10 @@ STATES: tuple[str, ...] = get_args(JobStatus)
 ACTIVE = frozenset({"pending", "running"})
 FINISHED = frozenset(STATES) - ACTIVE
 
-INTERRUPTED = "interrupted: the API service stopped while the job ran (events up to then are kept)"
+INTERRUPTED = (
+    "interrupted: the worker running it stopped, or stopped renewing its lease, while the job ran "
+    "(events up to then are kept; its locks are released: run it again)"
+)
 CANCELED_BEFORE_START = "canceled before it started"
 CANCELED_ON_REQUEST = "canceled on request"
 TIMED_OUT = "timed out"

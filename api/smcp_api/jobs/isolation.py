@@ -6,6 +6,10 @@ own HOME, temp dir, SSH ControlPath dir, known_hosts and ssh-agent. The API's da
 key, tokens) is 0700 and owned by the API's user, so a job cannot read it; nor can it read another job's
 directory. Private keys reach the job's ssh-agent through FIFOs (never a file on disk).
 
+Several API and worker processes on one machine may share the jobs directory and the job users: a process
+takes a user with a lock file held for the job's life (UserPool), and recovery only cleans up after users
+that no live process holds (what a crashed process left), never another live process's job.
+
 The API needs root, or CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and CAP_KILL
 (the management-plane role's unit grants exactly these), to create the directories for the job users, to
 start their processes and to clean up after them.
@@ -14,10 +18,10 @@ start their processes and to clean up after them.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import pwd
-import queue
 import shutil
 import signal
 import stat
@@ -26,6 +30,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from smcp_api.fsmodes import private_dir
 
 log = logging.getLogger(__name__)
 USER_PREFIX = "smcp-job"
@@ -104,22 +110,68 @@ def prepare_root(root: Path) -> None:
 
 
 class UserPool:
-    """Hands each running job a user no other running job has."""
+    """Hands each running job a user no other running job has, in this process or in any other on this machine
+    (API replicas and workers may share the jobs directory and the job users).
 
-    def __init__(self, users: list[JobUser]) -> None:
+    A user is taken with an exclusive `flock` on `lock_dir/<name>.lock`, held for the job's life; the kernel drops
+    it when the process dies, so the users of a dead process become free. The file says whether its last holder
+    ended cleanly (empty: its processes were ended and its directory removed) or not (its pid): the next holder
+    first ends what a dead holder left running as that user, and never touches a user a live process holds.
+    """
+
+    def __init__(self, users: list[JobUser], lock_dir: Path) -> None:
         self.users = users
-        self._free: queue.SimpleQueue[JobUser] = queue.SimpleQueue()
-        for user in users:
-            self._free.put(user)
+        self.lock_dir = lock_dir
+        self._held: dict[str, int] = {}
+        self._mutex = threading.Lock()
+
+    def _take(self, user: JobUser) -> tuple[int, bool] | None:
+        """(fd, dirty) with the user's lock held, or None when another holder (any process) has it."""
+        fd = os.open(self.lock_dir / f"{user.name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        dirty = bool(os.pread(fd, 64, 0).strip())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._held[user.name] = fd
+        return fd, dirty
 
     def acquire(self, timeout: float = 30.0) -> JobUser:
-        try:
-            return self._free.get(timeout=timeout)
-        except queue.Empty:
-            raise IsolationError("no free job user (more jobs running than worker slots)") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._mutex:
+                for user in self.users:
+                    if user.name not in self._held and (taken := self._take(user)) is not None:
+                        if taken[1]:
+                            kill_user_processes({user.uid})  # a dead holder's job may still run as this user
+                        return user
+            if time.monotonic() > deadline:
+                raise IsolationError(
+                    "no free job user (more jobs running on this machine than job users: processes sharing "
+                    "SMCP_JOBS_DIR and SMCP_JOB_USER_PREFIX share their users; raise SMCP_WORKERS on one of them "
+                    "or give each its own prefix)"
+                )
+            time.sleep(0.05)
 
     def release(self, user: JobUser) -> None:
-        self._free.put(user)
+        """The user is free again; call after its processes were ended and its directory removed."""
+        with self._mutex:
+            fd = self._held.pop(user.name, None)
+        if fd is not None:
+            os.ftruncate(fd, 0)  # ended cleanly
+            os.close(fd)  # drops the lock
+
+    def take_free(self) -> list[tuple[JobUser, bool]]:
+        """Every user no live process holds, now held by this pool (release each), with whether it is dirty."""
+        taken = []
+        with self._mutex:
+            for user in self.users:
+                if user.name not in self._held and (got := self._take(user)) is not None:
+                    taken.append((user, got[1]))
+        return taken
 
     @property
     def uids(self) -> set[int]:
@@ -221,15 +273,24 @@ def remove_job_dir(path: Path) -> None:
         log.error("job directory %s could not be removed", path)
 
 
-def recover(root: Path, uids: set[int]) -> list[str]:
-    """At start: end what a crashed service left running as job users and remove every job directory."""
-    killed = kill_user_processes(uids) if uids else 0
-    removed = []
-    if root.is_dir():
-        for entry in root.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                remove_job_dir(entry)
-                removed.append(entry.name)
+def recover(root: Path, pool: UserPool) -> list[str]:
+    """End what dead processes left as this pool's job users (processes, directories); returns the users cleaned.
+
+    Only users no live process holds are touched (UserPool): jobs of other processes on this machine go on.
+    """
+    free = pool.take_free()
+    try:
+        dirty = {u.uid for u, was_dirty in free if was_dirty}
+        killed = kill_user_processes(dirty) if dirty else 0
+        removed = []
+        for user, _ in free:
+            path = root / user.name
+            if path.is_dir() and not path.is_symlink():
+                remove_job_dir(path)
+                removed.append(user.name)
+    finally:
+        for user, _ in free:
+            pool.release(user)
     if killed or removed:
         log.warning("job isolation: ended %d leftover job processes, removed job directories %s", killed, removed)
     return removed
@@ -240,12 +301,18 @@ class JobIsolation:
 
     def __init__(self, root: Path, users: list[JobUser]) -> None:
         self.root = root
-        self.pool = UserPool(users)
+        self.pool = UserPool(users, lock_dir(root))
 
     @classmethod
     def setup(cls, root: Path, slots: int, prefix: str = USER_PREFIX) -> JobIsolation:
         prepare_root(root)
+        private_dir(lock_dir(root))
         return cls(root, ensure_users(root, max(slots, 1), prefix))
 
     def recover(self) -> list[str]:
-        return recover(self.root, self.pool.uids)
+        return recover(self.root, self.pool)
+
+
+def lock_dir(root: Path) -> Path:
+    """The job users' lock files (0700, the API's), beside the jobs directory: `.<name>.locks`."""
+    return root.with_name(f".{root.name}.locks")
