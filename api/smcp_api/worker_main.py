@@ -2,8 +2,9 @@
 
 Reads the same settings as smcp-api (SMCP_DB_URL, SMCP_SECRET_KEY or <data_dir>/secret.key, SMCP_JOBS_DIR,
 SMCP_COLLECTIONS_PATH, ...): any number of smcp-worker processes, on any machine that reaches the database,
-the broker and the managed hosts. Several on one machine need each its own SMCP_JOB_USER_PREFIX and
-SMCP_JOBS_DIR (a slot's job user and directory belong to one process); one process with more slots is simpler.
+the broker and the managed hosts. Each process uses the job users 1..SMCP_WORKERS of SMCP_JOB_USER_PREFIX
+(one job at a time each, whatever the process): several on one machine need each its own prefix; one process
+with more slots is simpler.
 SIGTERM or SIGINT stops it: running jobs are stopped and end failed (interrupted), as in smcp-api.
 """
 
