@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from smcp_api.core.config import Settings
-from smcp_api.db import session_scope
+from smcp_api.db import session_scope, startup_lock
 from smcp_api.models import Token
 from smcp_api.security import hash_token, new_token, write_private_file
 from smcp_api.services import build_services
@@ -24,9 +24,11 @@ ADMIN_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 (a token's name, not a secret
 def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str | None:
     """With no token at all: an admin token, stored hashed, written to `path` (0600) and returned; else None.
 
-    The file is written before the commit: a token that could not be written down is not kept.
+    The file is written before the commit: a token that could not be written down is not kept. Under the
+    start-up lock (db.startup_lock): replicas starting at once on an empty store create one admin token.
     """
-    with session_scope(sessions) as session:
+    engine = sessions.kw["bind"]
+    with startup_lock(engine), session_scope(sessions) as session:
         if session.scalar(select(func.count()).select_from(Token)):
             return None
         secret = new_token()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +104,41 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+STARTUP_LOCK_KEY = 0x736D6370  # "smcp": the PostgreSQL advisory lock of start-up work
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Start-up work (migrations, the bootstrap admin, the secret key) one process at a time, across machines.
+
+    PostgreSQL: a session-level advisory lock on a connection of its own; SQLite: an flock on `<db>.lock` beside
+    the database file (processes sharing a SQLite file share a machine). Waits for the holder, never fails on it.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK_KEY})
+                conn.commit()
+        return
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    create_private_file(lock)
+    fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest revision (idempotent; replicas starting at once migrate one at a time)."""
+    with startup_lock(engine):
+        command.upgrade(alembic_config(engine), "head")

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from smcp_api.core.config import Settings
-from smcp_api.db import make_engine, make_sessionmaker, migrate
+from smcp_api.db import make_engine, make_sessionmaker, migrate, startup_lock
 from smcp_api.jobs.isolation import JobIsolation
 from smcp_api.jobs.leases import new_worker_id
 from smcp_api.metrics import Metrics
@@ -61,5 +61,6 @@ def build_services(settings: Settings) -> Services:
     """The store migrated to the newest schema, the vault's key loaded (created on first use)."""
     engine = make_engine(settings.database_url())
     migrate(engine)
-    key = load_or_create_key(settings.secret_key, settings.data_dir / "secret.key")
+    with startup_lock(engine):  # replicas sharing a data dir create one key, not one each
+        key = load_or_create_key(settings.secret_key, settings.data_dir / "secret.key")
     return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), vault=Vault(key))
