@@ -1,4 +1,5 @@
-"""Prometheus text exposition (by hand: jobs by status, job durations, events ingested)."""
+"""Prometheus text exposition (by hand: jobs by status, job durations, events ingested, workers and their
+heartbeats, running jobs by worker, dispatch latency)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smcp_api.jobstates import STATES
-from smcp_api.models import Job
+from smcp_api.models import Job, Worker, utcnow
 
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Metrics:
@@ -53,9 +55,54 @@ class Metrics:
             lines.append(f'smcp_job_duration_seconds_bucket{{operation="{operation}",le="+Inf"}} {len(values)}')
             lines.append(f'smcp_job_duration_seconds_sum{{operation="{operation}"}} {sum(values):.3f}')
             lines.append(f'smcp_job_duration_seconds_count{{operation="{operation}"}} {len(values)}')
+        lines += self._leases(session)
         lines += [
             "# HELP smcp_events_ingested_total Ansible events persisted by this process.",
             "# TYPE smcp_events_ingested_total counter",
             f"smcp_events_ingested_total {self.events_ingested}",
         ]
         return "\n".join(lines) + "\n"
+
+    def _leases(self, session: Session) -> list[str]:
+        """Workers, their heartbeats and running jobs (jobs/leases.py), and dispatch latency (created -> started)."""
+        now = utcnow()
+        workers = session.execute(select(Worker.id, Worker.host, Worker.slots, Worker.heartbeat_at)).all()
+        running: dict[str | None, int] = dict(
+            session.execute(select(Job.owner, func.count()).where(Job.status == "running").group_by(Job.owner)).all()
+        )
+        lines = [
+            "# HELP smcp_worker_heartbeat_age_seconds Seconds since each known worker process renewed its leases.",
+            "# TYPE smcp_worker_heartbeat_age_seconds gauge",
+        ]
+        for worker_id, host, _slots, beat in workers:
+            labels = f'worker="{_label(worker_id)}",host="{_label(host)}"'
+            lines.append(f"smcp_worker_heartbeat_age_seconds{{{labels}}} {max(0.0, (now - beat).total_seconds()):.3f}")
+        lines += ["# HELP smcp_worker_slots Job slots of each known worker process.", "# TYPE smcp_worker_slots gauge"]
+        lines += [f'smcp_worker_slots{{worker="{_label(w)}"}} {slots}' for w, _h, slots, _b in workers]
+        lines += [
+            "# HELP smcp_jobs_running Running jobs by the worker that holds their lease (none: not yet leased).",
+            "# TYPE smcp_jobs_running gauge",
+        ]
+        owners = sorted({w for w, *_ in workers} | {o or "" for o in running})
+        lines += [f'smcp_jobs_running{{worker="{_label(o) or "none"}"}} {running.get(o or None, 0)}' for o in owners]
+        waits = [
+            max(0.0, (started - created).total_seconds())
+            for created, started in session.execute(
+                select(Job.created_at, Job.started_at).where(Job.started_at.is_not(None))
+            ).all()
+            if started is not None
+        ]
+        lines += [
+            "# HELP smcp_job_dispatch_seconds Time from a job's creation to its claim by a worker.",
+            "# TYPE smcp_job_dispatch_seconds histogram",
+        ]
+        for bound in DISPATCH_BUCKETS:
+            lines.append(f'smcp_job_dispatch_seconds_bucket{{le="{bound:g}"}} {sum(w <= bound for w in waits)}')
+        lines.append(f'smcp_job_dispatch_seconds_bucket{{le="+Inf"}} {len(waits)}')
+        lines.append(f"smcp_job_dispatch_seconds_sum {sum(waits):.3f}")
+        lines.append(f"smcp_job_dispatch_seconds_count {len(waits)}")
+        return lines
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -166,3 +166,35 @@ def test_startup_recovery_ignores_live_owners(start_api, workers):
     start_api(workers=workers, start_worker=bool(workers), lease_ttl=LEASE)
     with api.services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Job).where(Job.status == "running")) == 1
+
+
+def test_metrics_show_workers_heartbeats_running_jobs_and_dispatch_latency(start_api):
+    api = start_api(lease_ttl=LEASE)
+    _cluster, job = _cluster_job(api)
+    assert leases.claim(api.services, job["id"], "replica-a:1:aa")
+    with api.services.sessions() as s:  # created 0.3 s before it was claimed
+        started = s.scalar(select(Job.started_at).where(Job.id == job["id"]))
+        s.execute(update(Job).where(Job.id == job["id"]).values(created_at=started - timedelta(seconds=0.3)))
+        s.execute(
+            insert(WorkerRow),
+            [
+                {
+                    "id": "replica-a:1:aa",
+                    "host": "replica-a",
+                    "pid": 1,
+                    "local": "elsewhere",
+                    "slots": 3,
+                    "heartbeat_at": datetime.now(UTC) - timedelta(seconds=7),
+                }
+            ],
+        )
+        s.commit()
+    text = api.get("/metrics").text
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert lines['smcp_jobs_running{worker="replica-a:1:aa"}'] == "1"
+    assert lines[f'smcp_jobs_running{{worker="{api.services.worker_id}"}}'] == "0"  # this process: no job
+    assert 7 <= float(lines['smcp_worker_heartbeat_age_seconds{worker="replica-a:1:aa",host="replica-a"}']) < 60
+    assert lines['smcp_worker_slots{worker="replica-a:1:aa"}'] == "3"
+    assert lines['smcp_job_dispatch_seconds_bucket{le="0.25"}'] == "0"
+    assert lines['smcp_job_dispatch_seconds_bucket{le="0.5"}'] == "1"
+    assert lines["smcp_job_dispatch_seconds_count"] == "1"
