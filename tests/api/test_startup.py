@@ -170,3 +170,44 @@ def test_job_users_are_shared_safely_between_processes_on_one_machine(reachable_
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migration_0002_hands_jobs_running_before_it_to_recovery(backend, request, tmp_path):
+    from alembic import command
+    from smcp_api.core.config import Settings
+    from smcp_api.db import alembic_config, migrate
+    from smcp_api.jobs import leases
+    from smcp_api.services import build_services
+
+    if backend == "postgres":
+        if not HAVE_PG:
+            pytest.skip("no PostgreSQL")
+        url, drop = _pg_database(request.getfixturevalue("pg_server"))
+        request.addfinalizer(drop)
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "0001")  # a store from before leases, with a job running
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, operation, status, host_ids, params, cancel_requested, created_at, "
+                "started_at, host_summary, event_count, task_count) VALUES ('old1', 'preflight', 'running', "
+                "'[]', '{}', false, :now, :now, '{}', 0, 0)"
+            ),
+            {"now": "2026-12-01 10:00:00"},
+        )
+    migrate(engine)
+    command.downgrade(alembic_config(engine), "0001")  # reversible
+    migrate(engine)
+    engine.dispose()
+    services = build_services(Settings(data_dir=tmp_path / "data", db_url=url))
+    try:
+        with services.engine.connect() as conn:
+            row = conn.execute(text("SELECT owner, heartbeat_at FROM jobs WHERE id = 'old1'")).one()
+            assert tuple(row) == (None, None)
+            assert conn.execute(text("SELECT count(*) FROM workers")).scalar() == 0
+        assert leases.recover_expired(services) == ["old1"]
+    finally:
+        services.engine.dispose()
