@@ -6,11 +6,19 @@ sharing one database, and the jobs run the local stand-in playbooks (prepare_hos
 
 from __future__ import annotations
 
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from smcp_api.jobs import leases
+from smcp_api.jobs import isolation, leases
 from smcp_api.jobstates import INTERRUPTED
 from smcp_api.models import Job, JobEvent, Lock
 from smcp_api.models import Worker as WorkerRow
@@ -198,3 +206,59 @@ def test_metrics_show_workers_heartbeats_running_jobs_and_dispatch_latency(start
     assert lines['smcp_job_dispatch_seconds_bucket{le="0.25"}'] == "0"
     assert lines['smcp_job_dispatch_seconds_bucket{le="0.5"}'] == "1"
     assert lines["smcp_job_dispatch_seconds_count"] == "1"
+
+
+def test_a_killed_replica_s_job_is_interrupted_by_a_survivor(start_api, settings, tmp_path):
+    """kill -9 of the process running a job: another process (no worker of its own) ends it, frees its lock and
+    removes what it left on this machine (the job's processes and directory)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "PATH": os.environ["PATH"],
+        "SMCP_DATA_DIR": str(settings.data_dir),
+        "SMCP_DB_URL": str(settings.db_url),
+        "SMCP_JOBS_DIR": str(settings.jobs_dir),
+        "SMCP_JOB_USER_PREFIX": settings.job_user_prefix,
+        "SMCP_COLLECTIONS_PATH": str(settings.collections_path),
+        "SMCP_ANSIBLE_CONFIG": str(settings.ansible_config),
+        "SMCP_WORKERS": "1",
+        "SMCP_POLL_INTERVAL": "0.1",
+        "SMCP_LEASE_TTL": str(LEASE),
+    }
+    log = tmp_path / "a.log"
+    a = subprocess.Popen(
+        [str(Path(sys.executable).parent / "smcp-api"), "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and a.poll() is None, log.read_text()[-2000:]
+                time.sleep(0.2)
+        b = start_api(workers=0, lease_ttl=LEASE)  # the survivor: an API replica without workers
+        cluster, job = _cluster_job(b)
+        _wait_started(b, job["id"])
+        running = b.get(f"/api/v1/jobs/{job['id']}").json()
+        assert running["owner"].split(":")[1] == str(a.pid), running
+        users = {u.pw_uid for u in pwd.getpwall() if u.pw_name.startswith(settings.job_user_prefix)}
+        assert isolation.processes_of(users)  # the job's ansible-playbook runs as a job user
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait()
+        done = b.wait_job(job["id"], statuses=("failed",), timeout=LEASE * 4)
+        assert done["status_reason"] == INTERRUPTED and _locks(b, job["id"]) == []
+        deadline = time.monotonic() + LEASE * 4  # the next recovery ends what the dead process left
+        while isolation.processes_of(users) or list(settings.jobs_dir.iterdir()):
+            assert time.monotonic() < deadline, (isolation.processes_of(users), list(settings.jobs_dir.iterdir()))
+            time.sleep(0.1)
+        r = b.post("/api/v1/jobs", json={"operation": "prepare_hosts", "cluster_id": cluster["id"]})
+        assert r.status_code == 202, r.text
+    finally:
+        a.kill()
+        a.wait()
