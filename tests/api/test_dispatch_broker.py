@@ -72,7 +72,11 @@ class WorkerProc:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
-            self.process.wait(60)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
 
 
 @pytest.fixture
@@ -226,3 +230,21 @@ def test_one_process_sweeps_at_a_time(api):
             assert first is True and second is False
     with dispatch.sweep_lock(api.services) as again:
         assert again is True  # released
+
+
+def test_a_stopped_worker_ends_its_running_job_interrupted(broker_api, start_worker):
+    worker = start_worker()
+    hosts = _local_hosts(broker_api)
+    job = broker_api.post("/api/v1/jobs", json={"operation": "prepare_hosts", "host_ids": [hosts[0]["id"]]}).json()
+    broker_api.wait_job(job["id"], statuses=("running",), timeout=60)
+    deadline = time.monotonic() + 60
+    while not _events(broker_api, job["id"], "runner_on_start"):
+        assert time.monotonic() < deadline, worker.text()[-3000:]
+        time.sleep(0.1)
+    worker.process.send_signal(signal.SIGTERM)  # a warm shutdown would wait for the job (sleep 120): it must not
+    assert worker.process.wait(60) == 0, worker.text()[-3000:]
+    done = broker_api.get(f"/api/v1/jobs/{job['id']}").json()
+    assert done["status"] == "failed" and done["status_reason"] == INTERRUPTED, done
+    assert done["owner"].split(":")[1] == str(worker.process.pid)  # finished by its own worker, not by recovery
+    with broker_api.services.sessions() as s:
+        assert s.scalars(select(Lock).where(Lock.job_id == job["id"])).all() == []
