@@ -17,9 +17,10 @@ Everything here is a guarded state change, so two processes can never both belie
   end failed with `jobstates.INTERRUPTED`; their locks are released, their events kept. Returns their ids.
 - `Heartbeat(services, owner, slots=, running=, on_lost=)`: one thread per process, `start()` / `stop()`:
   every lease_ttl/3 it refreshes the process's `workers` row and the heartbeat of all jobs it owns (one
-  UPDATE), and every lease_ttl it runs `recover_expired` and the clean-up of what dead processes left on
-  this machine (jobs/isolation.py). `on_lost(job_id)` is called for a job this process runs (`running()`)
-  that is no longer its own (its lease ran out and another process recovered it): stop that playbook.
+  UPDATE), then runs `recover_expired` and the clean-up of what dead processes left on this machine
+  (jobs/isolation.py): a dead worker's jobs end within about 4/3 lease_ttl, from any live process.
+  `on_lost(job_id)` is called for a job this process runs (`running()`) that is no longer its own (its
+  lease ran out and another process recovered it): stop that playbook.
 
 Clocks: heartbeats are written with this machine's UTC clock and compared with the recovering machine's;
 keep the machines in NTP sync (a skew of a few seconds against a 30 s lease is harmless).
@@ -32,7 +33,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -281,15 +281,14 @@ class Heartbeat:
         return lost
 
     def _loop(self) -> None:
-        next_recovery = time.monotonic() + self.services.settings.lease_ttl
+        # Recovery with every beat (one indexed UPDATE that usually matches nothing, and lock files tried): a dead
+        # worker's jobs end within lease_ttl + lease_ttl/3 of its last heartbeat, wherever it ran.
         while not self.stopping.wait(self.interval):
             try:
                 self.beat()
             except Exception:
                 log.exception("heartbeat of worker %s failed", self.owner)
-            if time.monotonic() >= next_recovery:
-                next_recovery = time.monotonic() + self.services.settings.lease_ttl
-                try:
-                    recover(self.services)
-                except Exception:
-                    log.exception("lease recovery failed")
+            try:
+                recover(self.services)
+            except Exception:
+                log.exception("lease recovery failed")
