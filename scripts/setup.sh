@@ -16,9 +16,11 @@ log() { printf '==> %s\n' "$*"; }
 # Debian packages: sandbox hosts (podman stack, debootstrap, apt cache, egress guard),
 # and the real services the tests run (PostgreSQL, etcd client, sshd: the host-key tests start their own
 # on a free port of 127.0.0.1 with their own config and keys; RabbitMQ: the dispatch tests start their own
-# node in a temporary directory, the system service is not started here).
+# node in a temporary directory, the system service is not started here; Prometheus: its promtool tests the
+# management plane's alert rules, the system service is not started either).
 DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
-          openssh-client openssh-server rsync make git postgresql etcd-client python3-venv rabbitmq-server)
+          openssh-client openssh-server rsync make git postgresql etcd-client python3-venv rabbitmq-server
+          prometheus)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -38,6 +40,9 @@ if ((${#missing[@]})); then
   # So does RabbitMQ's: the tests start their own node, the system one is stopped and left disabled.
   if [[ " ${missing[*]} " == *" rabbitmq-server "* && -d /run/systemd/system ]]; then
     systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
 fi
 

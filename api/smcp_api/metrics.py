@@ -1,9 +1,13 @@
 """Prometheus text exposition (by hand: jobs by status, job durations, events ingested, workers and their
-heartbeats, running jobs by worker, dispatch latency)."""
+heartbeats, running jobs by worker, dispatch latency, the queue's oldest job, running jobs past their lease).
+
+Every figure but the events counter is read from the store at scrape time, so every API replica reports the same
+values for the whole fleet (alert rules aggregate without the instance label)."""
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +30,7 @@ class Metrics:
         with self._lock:
             self.events_ingested += n
 
-    def render(self, session: Session) -> str:
+    def render(self, session: Session, lease_ttl: float | None = None) -> str:
         counts = {row[0]: row[1] for row in session.execute(select(Job.status, func.count()).group_by(Job.status))}
         lines = [
             "# HELP smcp_jobs Jobs in the store by status.",
@@ -56,6 +60,7 @@ class Metrics:
             lines.append(f'smcp_job_duration_seconds_sum{{operation="{operation}"}} {sum(values):.3f}')
             lines.append(f'smcp_job_duration_seconds_count{{operation="{operation}"}} {len(values)}')
         lines += self._leases(session)
+        lines += self._queue(session, lease_ttl)
         lines += [
             "# HELP smcp_events_ingested_total Ansible events persisted by this process.",
             "# TYPE smcp_events_ingested_total counter",
@@ -102,6 +107,49 @@ class Metrics:
         lines.append(f"smcp_job_dispatch_seconds_sum {sum(waits):.3f}")
         lines.append(f"smcp_job_dispatch_seconds_count {len(waits)}")
         return lines
+
+    def _queue(self, session: Session, lease_ttl: float | None) -> list[str]:
+        """The queue's oldest pending job, the oldest running job by operation and, with the lease length, the
+        running jobs whose lease has ended (recovery should end them within a third of a lease more)."""
+        now = utcnow()
+        oldest_pending = session.scalar(select(func.min(Job.created_at)).where(Job.status == "pending"))
+        lines = [
+            "# HELP smcp_jobs_pending_oldest_age_seconds Seconds the oldest pending job has waited (0: none waits).",
+            "# TYPE smcp_jobs_pending_oldest_age_seconds gauge",
+            f"smcp_jobs_pending_oldest_age_seconds {_age(now, oldest_pending):.3f}",
+            "# HELP smcp_jobs_running_oldest_age_seconds Seconds the oldest running job of each operation has run.",
+            "# TYPE smcp_jobs_running_oldest_age_seconds gauge",
+        ]
+        started = session.execute(
+            select(Job.operation, func.min(func.coalesce(Job.started_at, Job.created_at)))
+            .where(Job.status == "running")
+            .group_by(Job.operation)
+        ).all()
+        lines += [
+            f'smcp_jobs_running_oldest_age_seconds{{operation="{_label(op)}"}} {_age(now, first):.3f}'
+            for op, first in sorted(started)
+        ]
+        if lease_ttl is None:
+            return lines
+        beat = func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+        expired = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status == "running", beat < now - timedelta(seconds=lease_ttl))
+        )
+        return [
+            *lines,
+            "# HELP smcp_lease_ttl_seconds How long a running job's lease lasts without a heartbeat (SMCP_LEASE_TTL).",
+            "# TYPE smcp_lease_ttl_seconds gauge",
+            f"smcp_lease_ttl_seconds {lease_ttl:g}",
+            "# HELP smcp_jobs_running_lease_expired Running jobs whose worker has not renewed their lease in time.",
+            "# TYPE smcp_jobs_running_lease_expired gauge",
+            f"smcp_jobs_running_lease_expired {expired or 0}",
+        ]
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    return 0.0 if then is None else max(0.0, (now - then).total_seconds())
 
 
 def _label(value: str) -> str:

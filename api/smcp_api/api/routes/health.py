@@ -37,4 +37,5 @@ def healthz(services: ServicesDep) -> Health | JSONResponse:
     responses={200: {"content": {"text/plain": {}}}, 401: {"model": Error}},
 )
 def metrics(_: Viewer, services: ServicesDep, session: SessionDep) -> PlainTextResponse:
-    return PlainTextResponse(services.metrics.render(session), media_type="text/plain; version=0.0.4")
+    text = services.metrics.render(session, services.settings.lease_ttl)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
