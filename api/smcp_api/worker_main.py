@@ -59,7 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings(parser, args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    import warnings
+
     from celery import signals
+    from celery.exceptions import SecurityWarning
+
+    # Celery warns against root; smcp-worker, like smcp-api, needs root (or the mgmt_plane unit's capabilities)
+    # to run each job as its own job user, and it accepts JSON messages only (the warning's concern is pickle).
+    warnings.filterwarnings("ignore", category=SecurityWarning)
 
     from smcp_api.jobs.celery_app import make_celery
     from smcp_api.jobs.dispatch import BrokerWorker, broker_label

@@ -147,8 +147,10 @@ def test_api_with_a_broker_publishes_and_a_worker_process_runs_the_job(broker_ap
     assert "published again" not in worker.text()  # reached it through the API's publish, not the sweep
     assert "smcp-worker" in worker.text() and "guest:guest" not in worker.text()  # the broker's password unlogged
     assert "hello from local0" in broker_api.get(f"/api/v1/jobs/{done['id']}/stdout").text
-    queue = broker.queues()[QUEUE]
-    assert queue["type"] == "quorum" and queue["durable"] == "true"
+    queues = broker.queues()
+    assert queues[QUEUE]["type"] == "quorum" and queues[QUEUE]["durable"] == "true"
+    assert set(queues) == {QUEUE}  # nothing else on the broker (no remote-control or delayed-delivery queues)
+    assert "SecurityWarning" not in worker.text()
 
 
 def test_cancel_through_the_api_reaches_the_worker(broker_api, start_worker):

@@ -13,10 +13,19 @@ would only find the job already claimed.
 from __future__ import annotations
 
 from celery import Celery
+from celery.worker.consumer import Consumer
 from kombu import Exchange, Queue
 
 QUEUE = "smcp.jobs"
 TASK = "smcp.run_job"
+
+
+class JobsConsumer(Consumer):
+    """Celery's consumer without native delayed delivery: Celery turns it on for quorum queues and declares 28
+    queues and exchanges for ETA tasks on the broker; smcp publishes no ETA task."""
+
+    class Blueprint(Consumer.Blueprint):
+        default_steps = [s for s in Consumer.Blueprint.default_steps if not s.endswith(":DelayedDelivery")]
 
 
 def jobs_queue() -> Queue:
@@ -48,6 +57,7 @@ def make_celery(broker_url: str) -> Celery:
         worker_prefetch_multiplier=1,
         worker_concurrency=1,  # smcp-worker sets SMCP_WORKERS
         worker_enable_remote_control=False,  # no per-worker fan-out queues on the broker
+        worker_consumer=f"{__name__}:JobsConsumer",
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_hijack_root_logger=False,
