@@ -4,6 +4,7 @@ unknown fields fail) and stays in step with the embedded mode (same alert rules,
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,80 @@ def test_containerfile_matches_the_manifests() -> None:
     assert "EXPOSE 8780" in lines
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert f"SMCP_COLLECTIONS_PATH={env['SMCP_COLLECTIONS_PATH']} " in "\n".join(lines)
+
+
+def _env(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in pod["containers"][0]["env"]}
+
+
+def test_api_replicas_roll_without_downtime_and_run_no_job() -> None:
+    """Several stateless replicas, replaced one at a time once the new one answers /healthz; they publish jobs
+    to RabbitMQ and run none themselves."""
+    deployment = find("Deployment", "smcp-api")
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    container = spec["template"]["spec"]["containers"][0]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    env = _env(spec["template"]["spec"])
+    assert env["SMCP_WORKERS"]["value"] == "0"
+    assert env["SMCP_BROKER_URL"]["valueFrom"]["secretKeyRef"] == {"name": "smcp-broker", "key": "url"}
+    budget = find("PodDisruptionBudget", "smcp-api")["spec"]
+    assert budget["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert budget["minAvailable"] < spec["replicas"]
+
+
+def test_no_multi_replica_workload_mounts_a_shared_claim() -> None:
+    """State lives in PostgreSQL: a Deployment with more than one replica mounts no PersistentVolumeClaim (a
+    ReadWriteOnce claim would pin every replica to one node or keep all but one from starting)."""
+    claims = {doc["metadata"]["name"]: doc for _, doc in documents() if doc["kind"] == "PersistentVolumeClaim"}
+    multi = [doc for _, doc in documents() if doc["kind"] == "Deployment" and doc["spec"].get("replicas", 1) > 1]
+    assert {d["metadata"]["name"] for d in multi} >= {"smcp-api", "smcp-worker"}
+    for doc in multi:
+        volumes = doc["spec"]["template"]["spec"].get("volumes", [])
+        mounted = [v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v]
+        assert mounted == [], (doc["metadata"]["name"], mounted, [claims[c]["spec"]["accessModes"] for c in mounted])
+
+
+def test_worker_deployment_runs_smcp_worker_like_the_role_s_unit() -> None:
+    """smcp-worker from the API's image, on the same database, key and broker; root with exactly the
+    capabilities of the mgmt_plane role's units (job users are switched to, never created: they are in the
+    image for every slot)."""
+    api = find("Deployment", "smcp-api")["spec"]["template"]["spec"]
+    spec = find("Deployment", "smcp-worker")["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["smcp-worker"]
+    assert container["image"] == api["containers"][0]["image"]
+    env, api_env = _env(pod), _env(api)
+    for name in ("SMCP_DB_URL", "SMCP_SECRET_KEY", "SMCP_BROKER_URL", "SMCP_COLLECTIONS_PATH"):
+        assert env[name] == api_env[name], name
+    slots = int(env["SMCP_WORKERS"]["value"])
+    assert slots >= 1
+    assert 'smcp-worker = "smcp_api.worker_main:main"' in (ROOT / "pyproject.toml").read_text()
+    containerfile = (ROOT / "deploy" / "Containerfile").read_text()
+    users = re.search(r"for n in ([\d ]+); do", containerfile)
+    assert users is not None and set(range(1, slots + 1)) <= {int(n) for n in users.group(1).split()}
+    assert f"--home-dir {env['SMCP_JOBS_DIR']['value']}/smcp-job$n" in containerfile
+    unit = (ROLE / "templates" / "smcp-api.service.j2").read_text()
+    caps = re.search(r"^AmbientCapabilities=(.*)$", unit, re.MULTILINE)
+    assert caps is not None
+    added = container["securityContext"]["capabilities"]
+    assert added["drop"] == ["ALL"]
+    assert sorted(f"CAP_{c}" for c in added["add"]) == sorted(caps.group(1).split())
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert all("persistentVolumeClaim" not in v for v in pod["volumes"])
+
+
+def test_prometheus_scrapes_every_api_replica() -> None:
+    config = yaml.safe_load(find("ConfigMap", "smcp-prometheus")["data"]["prometheus.yml"])
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "smcp-api")
+    assert "static_configs" not in job
+    (sd,) = job["kubernetes_sd_configs"]
+    labels = {s["label"] for s in sd["selectors"]}
+    pod = find("Deployment", "smcp-api")["spec"]["template"]["metadata"]["labels"]
+    assert labels == {f"app.kubernetes.io/name={pod['app.kubernetes.io/name']}"}
