@@ -41,7 +41,7 @@ def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str | Non
 def ensure_viewer_token(sessions: sessionmaker[Session], path: Path, name: str) -> bool:
     """The token in `path` is the viewer token `name`; otherwise a new one replaces both. True when replaced."""
     current = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
-    with session_scope(sessions) as session:
+    with startup_lock(sessions.kw["bind"]), session_scope(sessions) as session:  # one replica at a time
         valid = bool(current) and session.scalar(
             select(func.count())
             .select_from(Token)

@@ -18,7 +18,7 @@ from smcp_api.db import MIGRATIONS_DIR, make_engine
 from smcp_api.jobs import isolation
 from smcp_api.models import Token
 from smcp_api.security import Vault
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from tests.api.conftest import HAVE_PG, REPO, _pg_database
 
@@ -39,6 +39,23 @@ with TestClient(create_app(settings, start_worker=False)) as client:
     services = client.app.state.smcp
     sealed = services.vault.encrypt("sealed by this replica").decode()
     print(json.dumps({"token": services.bootstrap_token is not None, "sealed": sealed}))
+"""
+
+# `smcp-api bootstrap` (run by the mgmt_plane role on each management host before the first start)
+BOOTSTRAP = """
+import json, sys, time
+from pathlib import Path
+from smcp_api.bootstrap import bootstrap
+from smcp_api.core.config import Settings
+conf = json.loads(sys.argv[1])
+go = Path(conf.pop("go"))
+scrape = Path(conf["data_dir"]) / "scrape.token"
+settings = Settings(**conf)
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+made = bootstrap(settings, scrape, "prometheus")
+print(json.dumps({"token": made["admin_token"], "scrape": made["scrape_token"]}))
 """
 
 HOLDER = """
@@ -65,11 +82,11 @@ def _head() -> str:
     return head
 
 
-def _start_at_once(confs: list[dict], go: Path) -> list[dict]:
+def _start_at_once(confs: list[dict], go: Path, script: str = REPLICA) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "api")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", REPLICA, json.dumps({**conf, "go": str(go)})],
+            [sys.executable, "-c", script, json.dumps({**conf, "go": str(go)})],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -88,9 +105,10 @@ def _start_at_once(confs: list[dict], go: Path) -> list[dict]:
     return results
 
 
+@pytest.mark.parametrize("script", [REPLICA, BOOTSTRAP], ids=["start", "bootstrap"])
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_two_replicas_starting_at_once_on_a_fresh_store(
-    backend, request, tmp_path, reachable_dir, job_user_prefix, fake_collections
+    backend, script, request, tmp_path, reachable_dir, job_user_prefix, fake_collections
 ):
     if backend == "postgres":
         if not HAVE_PG:
@@ -113,16 +131,17 @@ def test_two_replicas_starting_at_once_on_a_fresh_store(
         }
         for d in data_dirs
     ]
-    results = _start_at_once(confs, tmp_path / "go")
+    results = _start_at_once(confs, tmp_path / "go", script)
     assert sorted(r["token"] for r in results) == [False, True]  # exactly one created the admin token
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(Token)).scalar() == 1
+            names = conn.execute(select(Token.name).order_by(Token.name)).scalars().all()
+            assert names == ["bootstrap-admin", *(["prometheus"] if script == BOOTSTRAP else [])]
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [_head()]
     finally:
         engine.dispose()
-    if backend == "sqlite":  # one secret key for both (each can read what the other stored), 0600
+    if backend == "sqlite" and script == REPLICA:  # one secret key for both (each can read what the other stored), 0600
         key_file = tmp_path / "shared" / "secret.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         vault = Vault(key_file.read_bytes().strip())
