@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from smcp_api.core.config import Settings
+from smcp_api.core.config import Settings, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
         overrides["db_url"] = args.db_url
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "bootstrap":
         from smcp_api.bootstrap import bootstrap

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -12,9 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from smcp_api.core.config import Settings
 from smcp_api.db import make_engine, make_sessionmaker, migrate, startup_lock
 from smcp_api.jobs.isolation import JobIsolation
-from smcp_api.jobs.leases import new_worker_id
 from smcp_api.metrics import Metrics
 from smcp_api.security import Vault, load_or_create_key
+
+
+def new_worker_id() -> str:
+    """An id for this process (`host:pid:random`): the owner of the jobs it runs, shown on a running job."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class JobQueue(Protocol):

@@ -17,9 +17,7 @@ import socket
 import sys
 from typing import Any
 
-from pydantic import ValidationError
-
-from smcp_api.core.config import Settings
+from smcp_api.core.config import Settings, SettingsError, load_settings
 
 log = logging.getLogger("smcp_api.worker")
 
@@ -30,11 +28,9 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        parser.error(f"setting {field} (SMCP_{field.upper()}): {first['msg']}")
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        parser.error(str(exc))
     if not settings.broker_url:
         parser.error(
             "SMCP_BROKER_URL is not set: smcp-worker runs the jobs smcp-api publishes to RabbitMQ "

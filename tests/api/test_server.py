@@ -56,3 +56,17 @@ def test_first_start_prints_token_once_and_serves(tmp_path):
     proc = _start(tmp_path, port)  # second start: same store, nothing printed
     assert token not in _stop(proc)
     assert (tmp_path / "db" / "smcp.db").is_file()
+
+
+def test_refused_setting_is_named_without_its_value(tmp_path):
+    """A URL setting may carry a password: both entry points name the variable and the rule, never the value."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_")}
+    env |= {"SMCP_BROKER_URL": "http://smcp:s3cret-in-url@broker/", "SMCP_DATA_DIR": str(tmp_path / "data")}
+    for module in ("smcp_api.server", "smcp_api.worker_main"):
+        done = subprocess.run(
+            [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2, (module, done.stderr)
+        assert "setting broker_url (SMCP_BROKER_URL): String should match pattern" in done.stderr, done.stderr
+        assert "s3cret-in-url" not in done.stdout + done.stderr, (module, done.stderr)
+    assert not (tmp_path / "data").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smcp_api import paths
@@ -159,6 +159,23 @@ class Settings(BaseSettings):
         except RuntimeError:
             return None
         return cfg if cfg.is_file() else None
+
+
+class SettingsError(ValueError):
+    """A setting from the environment or the command line is refused; the message never holds its value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from SMCP_* and `overrides`; a refused value raises SettingsError naming the variable and the rule.
+
+    The value itself is left out: SMCP_DB_URL and SMCP_BROKER_URL may carry a password.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"setting {field} (SMCP_{field.upper()}): {first['msg']}") from None
 
 
 @lru_cache

@@ -3,7 +3,6 @@
 The database is the source of truth, shared by any number of API and worker processes on any machines.
 Everything here is a guarded state change, so two processes can never both believe they run a job:
 
-- `new_worker_id() -> str`: an id for this process (`host:pid:random`), shown as a running job's `owner`.
 - `claim_next(services, owner) -> str | None`: the oldest pending job, now running under `owner`; None if none.
 - `claim(services, job_id, owner) -> bool`: that pending job, now running under `owner`; False when it is not
   pending any more (claimed by another worker, canceled, finished) or unknown. A message delivered twice
@@ -30,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -65,10 +63,6 @@ def local_key() -> str:
     except OSError:
         pidns = "?"
     return f"{boot}:{pidns}"[:100]
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _alive(pid: int) -> bool:

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from smcp_api import artifacts
 from smcp_api.api.deps import Admin, ServicesDep, SessionDep, Viewer, errors
-from smcp_api.errors import NotFound
+from smcp_api.api.rows import get_or_404
 from smcp_api.models import Artifact
 from smcp_api.schemas import Error
 
@@ -71,16 +70,15 @@ def list_artifacts(
     return [_out(a) for a in session.scalars(query)]
 
 
-def _get(session: Session, artifact_id: str) -> Artifact:
-    row = session.get(Artifact, artifact_id)
-    if row is None:
-        raise NotFound("artifact", artifact_id)
-    return row
-
-
-@router.get("/{artifact_id}", response_model=ArtifactOut, summary="Show an artifact", responses=errors(404))
+@router.get(
+    "/{artifact_id}",
+    response_model=ArtifactOut,
+    summary="Show an artifact",
+    description="Its cluster, kind, name, size and sha256 (not the content: see `/content`).",
+    responses=errors(404),
+)
 def get_artifact(artifact_id: str, _: Viewer, session: SessionDep) -> ArtifactOut:
-    return _out(_get(session, artifact_id))
+    return _out(get_or_404(session, Artifact, artifact_id, "artifact"))
 
 
 @router.get(
@@ -95,7 +93,7 @@ def get_artifact(artifact_id: str, _: Viewer, session: SessionDep) -> ArtifactOu
 def download_artifact(artifact_id: str, _: Admin, services: ServicesDep) -> StreamingResponse:
     # No request-long session: the body is streamed after this function returns, chunk by chunk (artifacts.py).
     with services.sessions() as session:
-        row = _get(session, artifact_id)
+        row = get_or_404(session, Artifact, artifact_id, "artifact")
     artifacts.verify(services, row)
     filename = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)
     return StreamingResponse(
