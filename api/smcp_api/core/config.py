@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +12,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from smcp_api import paths
 
 DEFAULT_DATA_DIR = Path("/var/lib/smcp/api")
+
+
+def _seconds(default: float, *, hi: float, doc: str, lo: float | None = None) -> Any:
+    """A duration setting in seconds: above 0 (or at least `lo` when given), at most `hi`."""
+    if lo is None:
+        return Field(default=default, gt=0, le=hi, description=doc)
+    return Field(default=default, ge=lo, le=hi, description=doc)
+
+
+def _bounded(default: int, *, lo: int, hi: int, doc: str) -> Any:
+    """A count or size setting: a whole number from `lo` to `hi`."""
+    return Field(default=default, ge=lo, le=hi, description=doc)
 
 
 class Settings(BaseSettings):
@@ -29,11 +42,11 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Fernet key for credentials; default: <data_dir>/secret.key."
     )
-    workers: int = Field(
-        default=4,
-        ge=0,
-        le=64,
-        description="Jobs run at the same time (thread pool size); 0 = no in-process worker (jobs stay pending).",
+    workers: int = _bounded(
+        4,
+        lo=0,
+        hi=64,
+        doc="Jobs run at the same time (thread pool size); 0 = no in-process worker (jobs stay pending).",
     )
     broker_url: str = Field(
         default="",
@@ -43,17 +56,15 @@ class Settings(BaseSettings):
         "(jobs run in the API process, no broker). With a broker, smcp-api only publishes job ids and the "
         "smcp-worker processes run the jobs (SMCP_WORKERS slots each).",
     )
-    broker_sweep_interval: float = Field(
-        default=10.0,
-        gt=0,
-        le=3600,
-        description="Seconds between smcp-worker sweeps that re-publish pending jobs whose message was lost.",
+    broker_sweep_interval: float = _seconds(
+        10.0,
+        hi=3600,
+        doc="Seconds between smcp-worker sweeps that re-publish pending jobs whose message was lost.",
     )
-    broker_republish_after: float = Field(
-        default=30.0,
-        gt=0,
-        le=86400,
-        description="A job pending longer than this many seconds is published again by the sweep "
+    broker_republish_after: float = _seconds(
+        30.0,
+        hi=86400,
+        doc="A job pending longer than this many seconds is published again by the sweep "
         "(a duplicate is harmless: the claim is a guarded state change).",
     )
     collections_path: Path | None = Field(
@@ -68,71 +79,67 @@ class Settings(BaseSettings):
         description="Parent of the per-job private directories (0711; each job's own is 0700 and its job user's). "
         "Every directory above it must be searchable by other users.",
     )
-    host_key_scan_timeout: float = Field(
-        default=5.0,
-        gt=0,
-        le=60,
-        description="Seconds a job waits for a host without a pinned key to offer its keys (first contact).",
+    host_key_scan_timeout: float = _seconds(
+        5.0,
+        hi=60,
+        doc="Seconds a job waits for a host without a pinned key to offer its keys (first contact).",
     )
     job_user_prefix: str = Field(
         default="smcp-job",
         pattern=r"^[a-z_][a-z0-9_-]{0,20}$",
         description="Jobs run as the system users PREFIX1..PREFIXn (n = workers), created when missing as root.",
     )
-    poll_interval: float = Field(
-        default=0.5,
-        gt=0,
-        le=10,
-        description="Seconds between worker scans for pending jobs.",
+    poll_interval: float = _seconds(
+        0.5,
+        hi=10,
+        doc="Seconds between worker scans for pending jobs.",
     )
-    lease_ttl: float = Field(
-        default=30.0,
-        ge=1,
-        le=3600,
-        description="Seconds a running job's lease lasts without a heartbeat from its worker (refreshed every "
+    lease_ttl: float = _seconds(
+        30.0,
+        hi=3600,
+        lo=1,
+        doc="Seconds a running job's lease lasts without a heartbeat from its worker (refreshed every "
         "lease_ttl/3); after that any API or worker process marks the job failed (interrupted) and frees its locks.",
     )
-    sse_poll_interval: float = Field(
-        default=5.0,
-        gt=0,
-        le=300,
-        description="Seconds between polls of an SSE stream that nothing woke: new events and status changes wake "
+    sse_poll_interval: float = _seconds(
+        5.0,
+        hi=300,
+        doc="Seconds between polls of an SSE stream that nothing woke: new events and status changes wake "
         "streams at once (PostgreSQL LISTEN/NOTIFY on every replica; in-process on SQLite), this poll only covers a "
         "lost notification.",
     )
-    event_batch: int = Field(
-        default=100,
-        ge=1,
-        le=10000,
-        description="Events persisted per database write.",
+    event_batch: int = _bounded(
+        100,
+        lo=1,
+        hi=10000,
+        doc="Events persisted per database write.",
     )
-    event_flush_seconds: float = Field(
-        default=0.1,
-        gt=0,
-        le=10,
-        description="Longest delay between a job event and its commit to the store (events are batched within it).",
+    event_flush_seconds: float = _seconds(
+        0.1,
+        hi=10,
+        doc="Longest delay between a job event and its commit to the store (events are batched within it).",
     )
-    max_artifact_bytes: int = Field(
-        default=512 * 1024 * 1024,
-        ge=1024,
-        le=64 * 1024 * 1024 * 1024,
-        description="Largest artifact a job may leave (an etcd snapshot, a cluster's admin kubeconfig) in bytes; "
+    max_artifact_bytes: int = _bounded(
+        512 * 1024 * 1024,
+        lo=1024,
+        hi=64 * 1024 * 1024 * 1024,
+        doc="Largest artifact a job may leave (an etcd snapshot, a cluster's admin kubeconfig) in bytes; "
         "the store keeps every artifact; a job whose artifact is larger fails and says so.",
     )
     admin_token_file: Path | None = Field(
         default=None, description="Where the bootstrap admin token is written (0600)."
     )
-    max_body_bytes: int = Field(
-        default=1024 * 1024,
-        ge=1024,
-        le=256 * 1024 * 1024,
-        description="Largest request body in bytes (JSON or YAML); larger ones get 413 before any parsing.",
+    max_body_bytes: int = _bounded(
+        1024 * 1024,
+        lo=1024,
+        hi=256 * 1024 * 1024,
+        doc="Largest request body in bytes (JSON or YAML); larger ones get 413 before any parsing.",
     )
-    max_body_depth: int = Field(
-        default=32,
-        ge=4,
-        le=128,
-        description="Deepest nesting of lists and mappings in a request body; deeper ones get 422, never stored.",
+    max_body_depth: int = _bounded(
+        32,
+        lo=4,
+        hi=128,
+        doc="Deepest nesting of lists and mappings in a request body; deeper ones get 422, never stored.",
     )
 
     def database_url(self) -> str:
