@@ -31,14 +31,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SMCP_", extra="ignore")
 
-    data_dir: Path = Field(
-        default=DEFAULT_DATA_DIR,
-        description="Service state: SQLite file, secret key, admin token.",
-    )
-    db_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL; default sqlite:///<data_dir>/smcp.db.",
-    )
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Service state: SQLite file, secret key, admin token.")
+    db_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/smcp.db.")
     secret_key: str | None = Field(
         default=None, description="Fernet key for credentials; default: <data_dir>/secret.key."
     )
@@ -57,9 +51,7 @@ class Settings(BaseSettings):
         "smcp-worker processes run the jobs (SMCP_WORKERS slots each).",
     )
     broker_sweep_interval: float = _seconds(
-        10.0,
-        hi=3600,
-        doc="Seconds between smcp-worker sweeps that re-publish pending jobs whose message was lost.",
+        10.0, hi=3600, doc="Seconds between smcp-worker sweeps that re-publish pending jobs whose message was lost."
     )
     broker_republish_after: float = _seconds(
         30.0,
@@ -67,10 +59,7 @@ class Settings(BaseSettings):
         doc="A job pending longer than this many seconds is published again by the sweep "
         "(a duplicate is harmless: the claim is a guarded state change).",
     )
-    collections_path: Path | None = Field(
-        default=None,
-        description="ANSIBLE_COLLECTIONS_PATH for jobs.",
-    )
+    collections_path: Path | None = Field(default=None, description="ANSIBLE_COLLECTIONS_PATH for jobs.")
     ansible_config: Path | None = Field(
         default=None, description="ANSIBLE_CONFIG for jobs (default: the repo's ansible.cfg)."
     )
@@ -80,24 +69,18 @@ class Settings(BaseSettings):
         "Every directory above it must be searchable by other users.",
     )
     host_key_scan_timeout: float = _seconds(
-        5.0,
-        hi=60,
-        doc="Seconds a job waits for a host without a pinned key to offer its keys (first contact).",
+        5.0, hi=60, doc="Seconds a job waits for a host without a pinned key to offer its keys (first contact)."
     )
     job_user_prefix: str = Field(
         default="smcp-job",
         pattern=r"^[a-z_][a-z0-9_-]{0,20}$",
         description="Jobs run as the system users PREFIX1..PREFIXn (n = workers), created when missing as root.",
     )
-    poll_interval: float = _seconds(
-        0.5,
-        hi=10,
-        doc="Seconds between worker scans for pending jobs.",
-    )
+    poll_interval: float = _seconds(0.5, hi=10, doc="Seconds between worker scans for pending jobs.")
     lease_ttl: float = _seconds(
         30.0,
-        hi=3600,
         lo=1,
+        hi=3600,
         doc="Seconds a running job's lease lasts without a heartbeat from its worker (refreshed every "
         "lease_ttl/3); after that any API or worker process marks the job failed (interrupted) and frees its locks.",
     )
@@ -108,16 +91,9 @@ class Settings(BaseSettings):
         "streams at once (PostgreSQL LISTEN/NOTIFY on every replica; in-process on SQLite), this poll only covers a "
         "lost notification.",
     )
-    event_batch: int = _bounded(
-        100,
-        lo=1,
-        hi=10000,
-        doc="Events persisted per database write.",
-    )
+    event_batch: int = _bounded(100, lo=1, hi=10000, doc="Events persisted per database write.")
     event_flush_seconds: float = _seconds(
-        0.1,
-        hi=10,
-        doc="Longest delay between a job event and its commit to the store (events are batched within it).",
+        0.1, hi=10, doc="Longest delay between a job event and its commit to the store (events are batched within it)."
     )
     max_artifact_bytes: int = _bounded(
         512 * 1024 * 1024,
