@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import uvicorn
 from smcp_api import events
-from smcp_api.jobs import runner
+from smcp_api.jobs import leases, runner
 from smcp_api.main import build_services, create_app
 from smcp_api.models import Job, JobEvent
 from sqlalchemy import select
@@ -176,7 +176,7 @@ def test_a_new_event_wakes_the_stream(replicas: Callable[..., Replica], writer: 
             name, ident, data = stream.next()
             assert (name, ident, data["task"]) == ("runner_on_ok", counter, f"task {counter}")
         _until(lambda: _sleeping(replica, job_id), "the stream never waited")
-        runner.finish(source, job_id, "successful", None, 0)  # the status change wakes it too: the end
+        leases.finish(source, job_id, "successful", None, 0, owner=None)  # the status change wakes it too: the end
         name, ident, data = stream.next()
         assert (name, ident, data["status"]) == ("end", 3, "successful")
     finally:
@@ -226,7 +226,7 @@ def test_resume_on_another_replica_gets_exactly_the_missing_events(
         sink(_event(9))
         sink.flush()
         assert second.next()[:2] == ("runner_on_ok", 9)  # live on B, from A's... the writer's NOTIFY
-        runner.finish(writer, job_id, "failed", "boom", 2)
+        leases.finish(writer, job_id, "failed", "boom", 2, owner=None)
         name, ident, data = second.next()
         assert (name, ident, data["status"], data["rc"]) == ("end", 9, "failed", 2)
     finally:

@@ -72,7 +72,7 @@ def schedule(events: int, seed: int = 14) -> list[float]:
 
 def _emulate_runner(app: Any, job_id: str, events: int, go: Path, ready: Path) -> None:
     """The worker's event path without a playbook: EventSink + CancelCheck called as ansible-runner calls them."""
-    from smcp_api.jobs import runner
+    from smcp_api.jobs import leases, runner
     from smcp_api.models import Job
 
     while getattr(app.state, "smcp", None) is None:
@@ -108,7 +108,7 @@ def _emulate_runner(app: Any, job_id: str, events: int, go: Path, ready: Path) -
         check()
     time.sleep(1.0)  # the tail: the last burst's flush is the sink's to make, not the final flush's
     sink.flush()
-    runner.finish(services, job_id, "successful", None, 0)
+    leases.finish(services, job_id, "successful", None, 0, owner=None)
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -10,7 +10,8 @@ Everything here is a guarded state change, so two processes can never both belie
 - `finish(services, job_id, status, reason, rc, summary=None, owner=...) -> bool`: the final status, the
   job's outcome and the release of its locks in one transaction, written only while the job still runs
   under `owner` (`owner=None`: a job no worker claimed, e.g. canceled while pending). False, logged, and
-  nothing changed, when the guard misses (the job was recovered as interrupted meanwhile).
+  nothing changed, when the guard misses (the job was recovered as interrupted meanwhile). After the commit
+  the job's streams in this process are woken (SQLite; on PostgreSQL a trigger NOTIFYs every replica).
 - `recover_expired(services) -> list[str]`: running jobs whose lease ended (no heartbeat for `lease_ttl`
   seconds, no owner at all (jobs from before leases), or an owner on this machine whose process is gone)
   end failed with `jobstates.INTERRUPTED`; their locks are released, their events kept. Returns their ids.
@@ -32,12 +33,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, or_, select, update
 
+from smcp_api import events as events_hub
 from smcp_api.db import session_scope
 from smcp_api.jobs.service import record_outcome
 from smcp_api.jobstates import INTERRUPTED
@@ -74,20 +76,22 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _running_values(owner: str, now: datetime) -> dict[str, Any]:
-    return {"status": "running", "started_at": now, "owner": owner, "heartbeat_at": now}
+def _claim_row(session: Any, job_id: str, owner: str) -> bool:
+    """Pending -> running under `owner`, in one guarded UPDATE; False when the job is not pending."""
+    now = utcnow()
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "pending")
+        .values(status="running", started_at=now, owner=owner, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(done)
 
 
 def claim(services: Services, job_id: str, owner: str) -> bool:
     """Pending -> running under `owner`, in one guarded UPDATE; False when the job is not pending."""
     with session_scope(services.sessions) as session:
-        done = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "pending")
-            .values(**_running_values(owner, utcnow()))
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-    return bool(done)
+        return _claim_row(session, job_id, owner)
 
 
 def claim_next(services: Services, owner: str) -> str | None:
@@ -99,13 +103,7 @@ def claim_next(services: Services, owner: str) -> str | None:
         job_id = session.scalar(query)
         if job_id is None:
             return None
-        done = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "pending")
-            .values(**_running_values(owner, utcnow()))
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        return job_id if done else None
+        return job_id if _claim_row(session, job_id, owner) else None
 
 
 def finish(
@@ -118,7 +116,8 @@ def finish(
     *,
     owner: str | None,
 ) -> bool:
-    """Final status, outcome and lock release in one transaction, only while `owner` still holds the job."""
+    """Final status, outcome and lock release in one transaction, only while `owner` still holds the job; then
+    this process's streams of the job are woken (events.job_changed)."""
     values: dict[str, Any] = {"status": status, "status_reason": reason, "rc": rc, "finished_at": utcnow()}
     if summary:
         values["host_summary"] = summary
@@ -142,6 +141,7 @@ def finish(
         if status == "successful" and (job := session.get(Job, job_id)) is not None:
             record_outcome(session, job)
         session.execute(delete(Lock).where(Lock.job_id == job_id))
+    events_hub.job_changed(services, job_id)  # SQLite: this process's streams end now (PostgreSQL: a trigger)
     return True
 
 

@@ -480,20 +480,4 @@ def run_job(
                 isolation.remove_job_dir(job_dir)  # no key material outlives the job (the keys never were files)
             if user is not None:
                 services.isolation().pool.release(user)
-            finish(services, job_id, status, reason, rc, summary, owner=owner or services.worker_id)
-
-
-def finish(
-    services: Services,
-    job_id: str,
-    status: str,
-    reason: str | None,
-    rc: int | None,
-    summary: dict[str, dict[str, int]] | None = None,
-    owner: str | None = None,
-) -> bool:
-    """Final status + release of the job's locks, in one transaction, guarded by the lease (jobs/leases.py):
-    written only while the job runs under `owner` (None: a job no worker claimed). False when nothing changed."""
-    done = leases.finish(services, job_id, status, reason, rc, summary, owner=owner)
-    events_hub.job_changed(services, job_id)  # SQLite: this process's streams end now (PostgreSQL: a trigger)
-    return done
+            leases.finish(services, job_id, status, reason, rc, summary, owner=owner or services.worker_id)

@@ -21,7 +21,7 @@ from smcp_api.api.writes import submit_job
 from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.events import Watch
 from smcp_api.events import hub as event_hub
-from smcp_api.jobs.runner import finish
+from smcp_api.jobs.leases import finish
 from smcp_api.jobstates import CANCELED_BEFORE_START, FINISHED, JobStatus
 from smcp_api.models import Job, JobEvent
 from smcp_api.schemas import EventOut, JobCreate, JobOut
@@ -227,7 +227,7 @@ def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: Session
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     session.commit()
     if pending:
-        finish(services, job_id, "canceled", CANCELED_BEFORE_START, None)
+        finish(services, job_id, "canceled", CANCELED_BEFORE_START, None, owner=None)  # never claimed
     elif services.worker is not None:
         services.worker.cancel(job_id)
     session.refresh(job)
