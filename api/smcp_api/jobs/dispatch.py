@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from smcp_api.db import session_scope
 from smcp_api.jobs import leases
 from smcp_api.jobs.celery_app import QUEUE, TASK, make_celery
-from smcp_api.jobs.runner import run_job
+from smcp_api.jobs.worker import RunningJobs
 from smcp_api.models import Job, utcnow
 
 if TYPE_CHECKING:
@@ -135,8 +135,7 @@ class BrokerWorker:
         self.app = app
         self.owner = services.worker_id
         self.stopping = threading.Event()
-        self.flags: dict[str, threading.Event] = {}
-        self.flags_lock = threading.Lock()
+        self.jobs = RunningJobs(services, self.owner, self.stopping)
         self.republished: dict[str, float] = {}
         self.heartbeat = leases.Heartbeat(
             services, self.owner, slots=services.settings.workers, running=self.running, on_lost=self.cancel
@@ -157,9 +156,7 @@ class BrokerWorker:
     def shutting_down(self) -> None:
         """The worker stops: running jobs are stopped and end failed (as the embedded worker's do)."""
         self.stopping.set()
-        with self.flags_lock:
-            for flag in self.flags.values():
-                flag.set()
+        self.jobs.stop_all()
 
     def stop(self) -> None:
         self.shutting_down()
@@ -168,14 +165,10 @@ class BrokerWorker:
         self.heartbeat.stop()
 
     def running(self) -> list[str]:
-        with self.flags_lock:
-            return list(self.flags)
+        return self.jobs.ids()
 
     def cancel(self, job_id: str) -> None:
-        with self.flags_lock:
-            flag = self.flags.get(job_id)
-        if flag is not None:
-            flag.set()
+        self.jobs.cancel(job_id)
 
     # -- the task
     def handle(self, job_id: object) -> str:
@@ -188,16 +181,7 @@ class BrokerWorker:
         if not leases.claim(self.services, job_id, self.owner):
             log.info("job %s: not pending any more (run or canceled already): message dropped", job_id)
             return "not pending"
-        flag = threading.Event()
-        with self.flags_lock:
-            self.flags[job_id] = flag
-        try:
-            run_job(self.services, job_id, flag, self.stopping, owner=self.owner)
-        except Exception:
-            log.exception("job %s crashed", job_id)
-        finally:
-            with self.flags_lock:
-                self.flags.pop(job_id, None)
+        self.jobs.run(job_id, self.jobs.add(job_id))
         return "ran"
 
     # -- the sweep

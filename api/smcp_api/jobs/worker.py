@@ -28,6 +28,51 @@ def recover_interrupted(services: Services) -> list[str]:
     return leases.recover(services)
 
 
+class RunningJobs:
+    """The jobs one worker process runs now, each with its stop flag: shared by the embedded `Worker` and the
+    broker's `BrokerWorker` (jobs/dispatch.py)."""
+
+    def __init__(self, services: Services, owner: str, stopping: threading.Event) -> None:
+        self.services = services
+        self.owner = owner
+        self.stopping = stopping
+        self.flags: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def add(self, job_id: str) -> threading.Event:
+        """Track a claimed job; its stop flag (set by `cancel` or `stop_all`)."""
+        flag = threading.Event()
+        with self.lock:
+            self.flags[job_id] = flag
+        return flag
+
+    def run(self, job_id: str, flag: threading.Event) -> None:
+        """Run a claimed job to its end; a crash is logged, never raised; the job is no longer tracked after."""
+        try:
+            run_job(self.services, job_id, flag, self.stopping, owner=self.owner)
+        except Exception:
+            log.exception("job %s crashed", job_id)
+        finally:
+            with self.lock:
+                self.flags.pop(job_id, None)
+
+    def ids(self) -> list[str]:
+        """The jobs running now (for the heartbeat)."""
+        with self.lock:
+            return list(self.flags)
+
+    def cancel(self, job_id: str) -> None:
+        with self.lock:
+            flag = self.flags.get(job_id)
+        if flag is not None:
+            flag.set()
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for flag in self.flags.values():
+                flag.set()
+
+
 class Worker:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -37,8 +82,7 @@ class Worker:
         self.slots = threading.Semaphore(self.size)
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.flags: dict[str, threading.Event] = {}
-        self.flags_lock = threading.Lock()
+        self.jobs = RunningJobs(services, self.owner, self.stopping)
         self.thread = threading.Thread(target=self._loop, name="smcp-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -49,24 +93,18 @@ class Worker:
         self.wake.set()
 
     def cancel(self, job_id: str) -> None:
-        with self.flags_lock:
-            flag = self.flags.get(job_id)
-        if flag is not None:
-            flag.set()
+        self.jobs.cancel(job_id)
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
         self.wake.set()
-        with self.flags_lock:
-            for flag in self.flags.values():
-                flag.set()
+        self.jobs.stop_all()
         self.thread.join(timeout)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def running(self) -> list[str]:
         """The jobs this worker runs now (for the heartbeat)."""
-        with self.flags_lock:
-            return list(self.flags)
+        return self.jobs.ids()
 
     def _claim(self) -> str | None:
         return leases.claim_next(self.services, self.owner)
@@ -84,18 +122,11 @@ class Worker:
                 if job_id is None:
                     self.slots.release()
                     break
-                flag = threading.Event()
-                with self.flags_lock:
-                    self.flags[job_id] = flag
-                self.pool.submit(self._run, job_id, flag)
+                self.pool.submit(self._run, job_id, self.jobs.add(job_id))
 
     def _run(self, job_id: str, flag: threading.Event) -> None:
         try:
-            run_job(self.services, job_id, flag, self.stopping, owner=self.owner)
-        except Exception:
-            log.exception("job %s crashed", job_id)
+            self.jobs.run(job_id, flag)
         finally:
-            with self.flags_lock:
-                self.flags.pop(job_id, None)
             self.slots.release()
             self.wake.set()
