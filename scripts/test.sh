@@ -29,6 +29,7 @@ stage() {  # stage NAME CMD...
 run_lint() {
   stage ruff-check ruff check .
   stage ruff-format ruff format --check .
+  stage mypy mypy api/smcp_api
   stage yamllint yamllint -s .
   stage ansible-lint ansible-lint --offline --profile production
 }

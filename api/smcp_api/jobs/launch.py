@@ -41,7 +41,10 @@ def job_environment(inherited: dict[str, str], spec: dict[str, object]) -> dict[
         for key, value in inherited.items()
         if (key.startswith(ENV_PREFIXES) or key in ENV_NAMES) and key not in ENV_DENIED
     }
-    env.update({str(k): str(v) for k, v in dict(spec.get("env") or {}).items()})
+    extra = spec.get("env") or {}
+    if not isinstance(extra, dict):
+        raise TypeError(f"launch spec: env must be a mapping, got {type(extra).__name__}")
+    env.update({str(k): str(v) for k, v in extra.items()})
     return env
 
 

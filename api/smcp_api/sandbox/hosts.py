@@ -43,13 +43,13 @@ def start_hosts(info: SandboxInfo, prog: Progress) -> None:
     existing = {
         c["Names"][0]: c
         for c in podman_json("ps", "-a", "--filter", f"label={LABEL}={info.name}", "--format", "json")
-        if c.get("Names")  # type: ignore[union-attr]
+        if c.get("Names")
     }
     stale = [n for n, c in existing.items() if n not in wanted or not _labelled(c, wanted[n])]
     if stale:
         podman("rm", "-f", "-v", "--time", "0", *stale)
     create = [h for h in info.hosts if h.container not in existing or h.container in stale]
-    start = [h for h in info.hosts if h in create or existing[h.container].get("State") != "running"]  # type: ignore[union-attr]
+    start = [h for h in info.hosts if h in create or existing[h.container].get("State") != "running"]
     prog.start("starting hosts", len(info.hosts))
     for _ in range(len(info.hosts) - len(start)):
         prog.advance("running")

@@ -142,7 +142,7 @@ def build(ref: str, digest: str, log: Callable[[str], None], prune: bool = True)
         _prune_old(ref)
 
 
-PHASES = (
+PHASES: tuple[str, ...] = (
     "Retrieving InRelease",
     "Retrieving Release",
     "Retrieving Packages",

@@ -80,9 +80,9 @@ def guarded() -> list[SandboxInfo]:
     machine-wide truth, whatever SMCP_STATE_DIR says) plus the subnets of recorded sandboxes."""
     found: dict[str, SandboxInfo] = {}
     for net in podman_json("network", "ls", "--filter", f"label={LABEL}", "--format", "json"):
-        name = str((net.get("labels") or {}).get(LABEL, net.get("name")))  # type: ignore[union-attr]
-        for sub in net.get("subnets") or []:  # type: ignore[union-attr]
-            subnet = ipaddress.ip_network(sub["subnet"])  # type: ignore[index]
+        name = str((net.get("labels") or {}).get(LABEL, net.get("name")))
+        for sub in net.get("subnets") or []:
+            subnet = ipaddress.ip_network(sub["subnet"])
             if isinstance(subnet, ipaddress.IPv4Network):
                 found[name] = SandboxInfo(
                     name=name,

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from smcp_api import paths
 from smcp_api.sandbox.model import SandboxError
@@ -76,7 +77,7 @@ def podman(*args: str, check: bool = True, timeout: float | None = 600) -> subpr
     return run(["podman", *args], check=check, env=podman_env(), timeout=timeout)
 
 
-def podman_json(*args: str) -> list[dict[str, object]]:
+def podman_json(*args: str) -> list[dict[str, Any]]:
     out = podman(*args).stdout.strip()
     data = json.loads(out) if out else []
     return data if isinstance(data, list) else [data]
@@ -144,8 +145,8 @@ def used_networks() -> list[ipaddress.IPv4Network]:
     for route in json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]"):
         add(route.get("dst"))
     for net in podman_json("network", "inspect", *network_names()) if network_names() else []:
-        for sub in net.get("subnets") or []:  # type: ignore[union-attr]
-            add(sub.get("subnet"))  # type: ignore[union-attr]
+        for sub in net.get("subnets") or []:
+            add(sub.get("subnet"))
     for conf in list(Path("/etc/cni/net.d").glob("*.conflist")) + list(Path("/etc/containers/networks").glob("*.json")):
         with contextlib.suppress(OSError, ValueError):
             add_from_json(json.loads(conf.read_text()), add)
