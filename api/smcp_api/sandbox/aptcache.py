@@ -8,8 +8,9 @@ loopback and the sandbox bridges reach the port.
 Concurrent index refreshes: apt-cacher-ng 3.7 can stall a client when several ask for the same stale
 InRelease at once (its log: "Failure to move file .../InRelease ... File exists"). So the indexes the
 hosts read are fetched once, one after the other, through the cache whenever a sandbox is brought up
-(`prewarm`, bounded, with a clear error if the cache stalls); for FreshIndexMaxAge after that every host
-is answered from the cache without a remote refresh, so hosts updating side by side do not race.
+(`prewarm`, bounded, with a clear error if the cache stalls; again once the hosts are up); for FreshIndexMaxAge
+after that every host is answered from the cache without a remote refresh, so hosts updating side by side do
+not race.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ INDEXES = (
 )
 # How long one index fetch through the cache may take before the cache is reported as stalled.
 PREWARM_TIMEOUT = 60.0
-# Indexes stay fresh this long after a fetch: hosts asking within it are answered from the cache.
-FRESH_INDEX_MAX_AGE = 300
+# Indexes stay fresh this long after a fetch: hosts asking within it are answered from the cache. Long, so that
+# hosts refreshing side by side minutes after a sandbox came up (molecule, tests) rarely meet an index that went
+# stale in between (at 300 s a CI run met one: 20 hosts refreshed it at once). Sandbox hosts are test machines:
+# an index half an hour old is fine for them.
+FRESH_INDEX_MAX_AGE = 1800
 
 
 def conf_dir() -> Path:
@@ -69,7 +73,7 @@ def _config() -> str:
             "Remap-secdeb: security.debian.org security.debian.org/debian-security"
             " deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security",
             "ExThreshold: 4",
-            # Indexes stay fresh for 5 min after prewarm(): 20 hosts updating at once otherwise race on
+            # Indexes stay fresh for 30 min after prewarm(): 20 hosts updating at once otherwise race on
             # refreshing the same InRelease ("Failure to move file ... File exists") and some apt runs hang.
             f"FreshIndexMaxAge: {FRESH_INDEX_MAX_AGE}",
             # A download that stops moving is given up after this long (not the 60 s default), so a
