@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from smcp_api.sandbox import aptcache
@@ -79,3 +80,26 @@ def test_cache_config_keeps_indexes_fresh_and_gives_up_frozen_downloads() -> Non
     config = aptcache._config()
     assert f"FreshIndexMaxAge: {aptcache.FRESH_INDEX_MAX_AGE}" in config.splitlines()
     assert "ResponseFreezeDetectTime: 30" in config.splitlines()
+
+
+def test_a_running_cache_with_another_configuration_is_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache an older smcp started keeps its old settings (e.g. FreshIndexMaxAge) until it is restarted."""
+    monkeypatch.setattr(aptcache, "conf_dir", lambda: tmp_path)
+    monkeypatch.setattr(aptcache, "running_pid", lambda: 4242)
+    monkeypatch.setattr(aptcache, "_answers", lambda timeout=0.5: True)
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        stopped.append(True)
+        raise RuntimeError("stopped")  # the start that would follow is not this test's business
+
+    monkeypatch.setattr(aptcache, "stop", stop)
+    (tmp_path / "acng.conf").write_text(aptcache._config())
+    assert aptcache.ensure() == 4242
+    assert not stopped
+    (tmp_path / "acng.conf").write_text(aptcache._config().replace("FreshIndexMaxAge: 1800", "FreshIndexMaxAge: 300"))
+    with pytest.raises(RuntimeError, match="stopped"):
+        aptcache.ensure()
+    assert stopped == [True]

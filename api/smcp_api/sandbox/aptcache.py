@@ -117,9 +117,13 @@ def _answers(timeout: float = 0.5) -> bool:
 
 
 def ensure() -> int:
-    """Start the cache unless it runs; return its pid."""
+    """Start the cache unless it runs with the wanted configuration; return its pid.
+
+    A cache started by an older smcp (another configuration) is restarted with this one.
+    """
     pid = running_pid()
-    if pid is not None and _answers():
+    conf = conf_dir() / "acng.conf"
+    if pid is not None and _answers() and conf.is_file() and conf.read_text() == _config():
         return pid
     if pid is not None:
         stop()
