@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from smcp_api.main import build_services
 from smcp_api.models import Job
 
 REPO = Path(__file__).resolve().parents[2]
+from benchlib import free_port, pct, postgres  # noqa: E402  (this folder is on sys.path when run as a script)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SANDBOX = "apibench"
 ENV = {
@@ -46,27 +47,6 @@ ENV = {
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
     "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".venv" / "collections"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    pgdir = Path("/tmp") / f"smcp-pg-bench-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run([str(REPO / "scripts/pg.sh"), "start", str(pgdir)], capture_output=True, text=True, check=True)
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(REPO / "scripts/pg.sh"), "stop", str(pgdir)], check=False)
 
 
 @contextmanager
@@ -246,7 +226,7 @@ def main() -> None:
         results["job_create_sqlite"] = job_create_latency(f"sqlite:///{tmp}/lat.db")
         results["ingest_sqlite"] = ingest_rate(f"sqlite:///{tmp}/ingest.db")
     if not args.no_pg:
-        with postgres() as url:
+        with postgres("bench") as url:
             results["job_create_postgres"] = job_create_latency(url)
             results["ingest_postgres"] = ingest_rate(url)
     if not args.skip_sandbox:

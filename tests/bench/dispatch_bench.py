@@ -34,8 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from smcp_api.jobs import isolation
 
 REPO = Path(__file__).resolve().parents[2]
+from benchlib import pct, postgres  # noqa: E402  (this folder is on sys.path when run as a script)
+
 sys.path.insert(0, str(REPO))
 from tests.api.conftest import PLAYBOOKS  # noqa: E402
 from tests.api.rabbitmq import free_port, rabbitmq_node  # noqa: E402
@@ -54,11 +55,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
 USERS = f"smcpb{os.getpid() % 100000}-"
 FINISHED = ("successful", "failed", "canceled", "error")
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def reachable(parent: Path, name: str) -> Path:
@@ -78,16 +74,6 @@ def fake_collections(root: Path) -> Path:
         if d.is_dir():
             d.chmod(0o755)
     return root / "collections"
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    pgdir = Path("/tmp") / f"smcp-pg-bench-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run([str(REPO / "scripts/pg.sh"), "start", str(pgdir)], capture_output=True, text=True, check=True)
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(REPO / "scripts/pg.sh"), "stop", str(pgdir)], check=False)
 
 
 def pg_database(server_url: str) -> str:
@@ -260,7 +246,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         node = stack.enter_context(rabbitmq_node())
-        pg = stack.enter_context(postgres()) if args.pg else None
+        pg = stack.enter_context(postgres("bench")) if args.pg else None
         tmp = Path(tempfile.mkdtemp(prefix="smcpb-coll-", dir="/tmp"))
         tmp.chmod(0o711)
         stack.callback(shutil.rmtree, tmp, True)

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,19 +39,10 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+from benchlib import free_port, pct, postgres  # noqa: E402  (this folder is on sys.path when run as a script)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 USER_PREFIX = "smcpbench-lag"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def schedule(events: int, seed: int = 14) -> list[float]:
@@ -128,16 +118,6 @@ def serve(args: argparse.Namespace) -> None:
 
 
 # -- the driver
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    pgdir = Path("/tmp") / f"smcp-pg-lag-{uuid.uuid4().hex[:8]}"
-    out = subprocess.run([str(REPO / "scripts/pg.sh"), "start", str(pgdir)], capture_output=True, text=True, check=True)
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(REPO / "scripts/pg.sh"), "stop", str(pgdir)], check=False)
 
 
 @contextmanager
@@ -262,7 +242,7 @@ def main() -> None:
         report["sqlite_one_process"] = measure(f"sqlite:///{tmp}/smcp.db", args.events, one_process=True)
         print("sqlite (writer in the serving process):", report["sqlite_one_process"], flush=True)
     if not args.no_pg:
-        with postgres() as url:
+        with postgres("lag") as url:
             report["postgres_two_replicas"] = measure(url, args.events, one_process=False)
             print("postgres (writer and reader: two processes):", report["postgres_two_replicas"], flush=True)
     subprocess.run(["userdel", f"{USER_PREFIX}1"], capture_output=True, check=False)
