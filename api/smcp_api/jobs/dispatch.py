@@ -47,8 +47,9 @@ SWEEP_LOCK_KEY = 0x736D6370  # 'smcp': PostgreSQL advisory lock of the sweep
 
 
 def broker_label(url: str) -> str:
-    """The broker URL for messages: without its password."""
-    return str(maybe_sanitize_url(url))
+    """The broker URL for messages: without its passwords (each URL of a `;` failover list: kombu's sanitizer
+    masks only the first one's)."""
+    return ";".join(str(maybe_sanitize_url(part)) for part in url.split(";"))
 
 
 class CeleryPublisher:
