@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smcp_api import paths
@@ -24,6 +24,23 @@ def _seconds(default: float, *, hi: float, doc: str, lo: float | None = None) ->
 def _bounded(default: int, *, lo: int, hi: int, doc: str) -> Any:
     """A count or size setting: a whole number from `lo` to `hi`."""
     return Field(default=default, ge=lo, le=hi, description=doc)
+
+
+class LdapGroupRole(BaseModel):
+    """One line of the LDAP group -> role mapping: a group grants a role in a project, or platform admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str = Field(min_length=1, max_length=1024, description="Group DN, or its cn.")
+    project: str | None = Field(default=None, max_length=63, description="Project name the role applies in.")
+    role: Literal["viewer", "operator", "admin"] | None = None
+    platform_admin: bool = False
+
+    @model_validator(mode="after")
+    def _role_or_admin(self) -> LdapGroupRole:
+        if not self.platform_admin and (self.project is None or self.role is None):
+            raise ValueError(f"group {self.group!r}: give both project and role, or platform_admin: true")
+        return self
 
 
 class Settings(BaseSettings):
@@ -117,6 +134,34 @@ class Settings(BaseSettings):
         hi=128,
         doc="Deepest nesting of lists and mappings in a request body; deeper ones get 422, never stored.",
     )
+    audit_retention_days: int = _bounded(
+        365, lo=1, hi=36500, doc="Days the audit log keeps an entry; older ones are deleted at start and periodically."
+    )
+    audit_prune_interval: float = _seconds(3600.0, hi=86400, doc="Seconds between deletions of expired audit entries.")
+    ldap_url: str = Field(
+        default="",
+        max_length=2048,
+        pattern=r"^(ldaps?://\S+)?$",
+        description="LDAP server for logins (ldap://host:389 or ldaps://host:636); empty = LDAP login off.",
+    )
+    ldap_start_tls: bool = Field(default=False, description="Upgrade an ldap:// connection with StartTLS.")
+    ldap_bind_dn: str = Field(
+        default="", max_length=1024, description="DN that searches for users and groups; empty = anonymous search."
+    )
+    ldap_bind_password: SecretStr = Field(default=SecretStr(""), description="Password of ldap_bind_dn.")
+    ldap_user_base: str = Field(default="", max_length=1024, description="Search base of users (ou=people,...).")
+    ldap_user_attr: str = Field(
+        default="uid", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$", description="Attribute holding the login name."
+    )
+    ldap_group_base: str = Field(default="", max_length=1024, description="Search base of groups (ou=groups,...).")
+    ldap_group_roles: list[LdapGroupRole] = Field(
+        default_factory=list,
+        max_length=1000,
+        description='Group -> role mapping, JSON: [{"group": "cn=ops,ou=groups,dc=example,dc=org", "project": '
+        '"default", "role": "operator"}, {"group": "admins", "platform_admin": true}]; a group is named by DN or '
+        "cn. A user's binding in a project is the highest role of the groups they are in; none = no access.",
+    )
+    ldap_timeout: float = _seconds(5.0, hi=60, doc="Seconds to connect to and wait for the LDAP server.")
 
     def database_url(self) -> str:
         if self.db_url:
