@@ -20,7 +20,7 @@ log() { printf '==> %s\n' "$*"; }
 # management plane's alert rules, the system service is not started either).
 DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
           openssh-client openssh-server rsync make git postgresql etcd-client python3-venv rabbitmq-server
-          prometheus)
+          prometheus chromium chromium-driver)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

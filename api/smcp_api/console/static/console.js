@@ -1,0 +1,30 @@
+// smcp console: the job log grows live from the job's event stream (EventSource; the browser resumes with
+// Last-Event-ID after a dropped connection). No other script: the rest is htmx attributes in the pages.
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  var log = document.getElementById("job-log");
+  if (!log || !window.EventSource) { return; }
+  var state = document.getElementById("log-state");
+  var source = new EventSource(log.dataset.stream);
+  var say = function (text) { if (state) { state.textContent = text; } };
+  var append = function (text) {
+    var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+    log.appendChild(document.createTextNode(text + "\n"));  // text only: never parsed as HTML
+    if (atBottom) { log.scrollTop = log.scrollHeight; }
+  };
+  source.onopen = function () { say("Live: new output appears as the job runs."); };
+  source.onmessage = function (e) {
+    try {
+      var data = JSON.parse(e.data);
+      if (data.stdout) { append(data.stdout); }
+    } catch (err) { /* a malformed message: skip it */ }
+  };
+  source.addEventListener("end", function (e) {
+    source.close();
+    var end = {};
+    try { end = JSON.parse(e.data); } catch (err) { end = {}; }
+    say("The job ended: " + (end.status || "finished") + (end.status_reason ? " (" + end.status_reason + ")" : ""));
+    if (window.htmx) { htmx.ajax("GET", log.dataset.stream.replace(/\/stream$/, "/progress"), {target: "#progress", swap: "outerHTML"}); }
+  });
+  source.onerror = function () { say("Connection lost; reconnecting…"); };
+});
