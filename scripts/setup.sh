@@ -17,10 +17,11 @@ log() { printf '==> %s\n' "$*"; }
 # and the real services the tests run (PostgreSQL, etcd client, sshd: the host-key tests start their own
 # on a free port of 127.0.0.1 with their own config and keys; RabbitMQ: the dispatch tests start their own
 # node in a temporary directory, the system service is not started here; Prometheus: its promtool tests the
-# management plane's alert rules, the system service is not started either).
+# management plane's alert rules, the system service is not started either; slapd: the LDAP login tests start
+# their own server on a free port with a generated configuration, the system one is not configured nor started).
 DEB_PKGS=(debootstrap podman runc netavark aardvark-dns iptables nftables apt-cacher-ng
           openssh-client openssh-server rsync make git postgresql etcd-client python3-venv rabbitmq-server
-          prometheus chromium chromium-driver)
+          prometheus chromium chromium-driver slapd ldap-utils)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,6 +35,8 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # apt-cacher-ng asks about tunnelling on install; answer no without a prompt.
   echo "apt-cacher-ng apt-cacher-ng/tunnelenable boolean false" | debconf-set-selections
+  # slapd would ask for a domain and an admin password: no system directory at all (the tests make their own).
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   # PostgreSQL's package starts a cluster only where systemd runs; tests start their own.
@@ -43,6 +46,9 @@ if ((${#missing[@]})); then
   fi
   if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
     systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" slapd "* && -d /run/systemd/system ]]; then
+    systemctl disable --now slapd >/dev/null 2>&1 || true
   fi
 fi
 
