@@ -383,7 +383,7 @@ async def _confirm(
         request,
         "confirm.html",
         me,
-        status_filter=status,
+        status=status,
         cluster=cluster.data,
         operation=operation,
         description=CLUSTER_ACTIONS[operation],

@@ -76,7 +76,14 @@ async def whoami(request: Request, api: ApiClient) -> Me:
         api.project = None
         r = await api.get("/auth/me")
     if r.ok and isinstance(r.data, dict):
-        return _me_from(r.data)
+        me = _me_from(r.data)
+        if me.platform_admin:  # may act in every project
+            listing = await api.get("/projects")
+            known = {p["name"] for p in me.projects}
+            for project in listing.data if listing.ok and isinstance(listing.data, list) else []:
+                if project.get("name") not in known:
+                    me.projects.append({"name": str(project["name"]), "role": "platform admin"})
+        return me
     if r.status == 404:  # a build without /auth/me: tokens only
         me = await run_in_threadpool(_token_me, request, api.token)
         if me is None:
@@ -94,7 +101,7 @@ def _name(value: Any) -> str:
 def _me_from(data: dict[str, Any]) -> Me:
     user = data.get("user") or {}
     projects = []
-    for binding in data.get("bindings") or []:
+    for binding in data.get("bindings") or user.get("bindings") or []:
         name = _name(binding.get("project"))
         if name:
             projects.append({"name": name, "role": str(binding.get("role", ""))})
