@@ -85,10 +85,10 @@ async def whoami(request: Request, api: ApiClient) -> Me:
                     me.projects.append({"name": str(project["name"]), "role": "platform admin"})
         return me
     if r.status == 404:  # a build without /auth/me: tokens only
-        me = await run_in_threadpool(_token_me, request, api.token)
-        if me is None:
+        found = await run_in_threadpool(_token_me, request, api.token)
+        if found is None:
             raise NeedLogin(here, "your session ended; sign in again")
-        return me
+        return found
     raise NeedLogin(here, "; ".join(r.errors))
 
 
