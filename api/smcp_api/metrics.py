@@ -1,13 +1,25 @@
 """Prometheus text exposition (by hand: jobs by status, job durations, events ingested, workers and their
-heartbeats, running jobs by worker, dispatch latency, the queue's oldest job, running jobs past their lease).
+heartbeats, running jobs by worker, dispatch latency, the queue's oldest job, running jobs past their lease,
+event lag).
 
-Every figure but the events counter is read from the store at scrape time, so every API replica reports the same
-values for the whole fleet (alert rules aggregate without the instance label)."""
+Every figure but the process counters (events ingested, event lag) is read from the store at scrape time, so
+every API replica reports the same values for the whole fleet (alert rules aggregate without the instance label).
+
+`smcp-worker` serves its own process figures (`render_worker`, `MetricsServer`: slots, running jobs, the age of
+its last lease renewal) on a small HTTP endpoint of its own, without the store.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +29,41 @@ from smcp_api.models import Job, Worker, utcnow
 
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+EVENT_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+log = logging.getLogger(__name__)
+
+
+class Histogram:
+    """A process histogram with fixed buckets (thread-safe observe; cumulative buckets when rendered)."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self._lock = threading.Lock()
+        self._counts = [0] * len(buckets)
+        self._sum = 0.0
+        self._count = 0
+
+    def observe(self, value: float) -> None:
+        value = max(0.0, value)
+        with self._lock:
+            for i, bound in enumerate(self.buckets):
+                if value <= bound:
+                    self._counts[i] += 1
+                    break
+            self._sum += value
+            self._count += 1
+
+    def render(self, name: str, help_text: str) -> list[str]:
+        with self._lock:
+            counts, total, count = list(self._counts), self._sum, self._count
+        lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        running = 0
+        for bound, n in zip(self.buckets, counts, strict=True):
+            running += n
+            lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
+        lines += [f'{name}_bucket{{le="+Inf"}} {count}', f"{name}_sum {total:.3f}", f"{name}_count {count}"]
+        return lines
 
 
 class Metrics:
@@ -25,10 +72,15 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events_ingested = 0
+        self.event_lag = Histogram(EVENT_LAG_BUCKETS)
 
     def add_events(self, n: int) -> None:
         with self._lock:
             self.events_ingested += n
+
+    def observe_event_lag(self, seconds: float) -> None:
+        """An event sent to a live SSE client: its Ansible `created` time to the moment this process wrote it."""
+        self.event_lag.observe(seconds)
 
     def render(self, session: Session, lease_ttl: float | None = None) -> str:
         counts = {row[0]: row[1] for row in session.execute(select(Job.status, func.count()).group_by(Job.status))}
@@ -66,6 +118,11 @@ class Metrics:
             "# TYPE smcp_events_ingested_total counter",
             f"smcp_events_ingested_total {self.events_ingested}",
         ]
+        lines += self.event_lag.render(
+            "smcp_event_lag_seconds",
+            "Ansible event created (worker clock) -> written to a live SSE client by this process "
+            "(events created after the stream opened).",
+        )
         return "\n".join(lines) + "\n"
 
     def _leases(self, session: Session) -> list[str]:
@@ -154,3 +211,112 @@ def _age(now: datetime, then: datetime | None) -> float:
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    """What one smcp-worker process knows of itself, without the store."""
+
+    worker: str
+    host: str
+    slots: int
+    running: int
+    heartbeat_age: float | None  # seconds since this process last renewed its leases; None: not yet
+    heartbeat_failures: int
+    events_ingested: int
+
+
+def render_worker(snap: WorkerSnapshot) -> str:
+    """The process figures of one smcp-worker (the fleet's figures come from smcp-api's /metrics)."""
+    labels = f'worker="{_label(snap.worker)}",host="{_label(snap.host)}"'
+    lines = [
+        "# HELP smcp_worker_process_info The worker id (the owner of its jobs' leases) and host of this process.",
+        "# TYPE smcp_worker_process_info gauge",
+        f"smcp_worker_process_info{{{labels}}} 1",
+        "# HELP smcp_worker_process_slots Jobs this process runs at the same time at most (SMCP_WORKERS).",
+        "# TYPE smcp_worker_process_slots gauge",
+        f"smcp_worker_process_slots {snap.slots}",
+        "# HELP smcp_worker_process_jobs_running Jobs this process runs now.",
+        "# TYPE smcp_worker_process_jobs_running gauge",
+        f"smcp_worker_process_jobs_running {snap.running}",
+        "# HELP smcp_worker_process_heartbeat_age_seconds Seconds since this process last renewed its leases in "
+        "the store (-1: not yet).",
+        "# TYPE smcp_worker_process_heartbeat_age_seconds gauge",
+        "smcp_worker_process_heartbeat_age_seconds "
+        + ("-1" if snap.heartbeat_age is None else f"{max(0.0, snap.heartbeat_age):.3f}"),
+        "# HELP smcp_worker_process_heartbeat_failures_total Lease renewals of this process that failed.",
+        "# TYPE smcp_worker_process_heartbeat_failures_total counter",
+        f"smcp_worker_process_heartbeat_failures_total {snap.heartbeat_failures}",
+        "# HELP smcp_events_ingested_total Ansible events persisted by this process.",
+        "# TYPE smcp_events_ingested_total counter",
+        f"smcp_events_ingested_total {snap.events_ingested}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # a client that sends nothing frees its thread
+    server_version = "smcp-worker"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/metrics":
+            self.send_error(404, "only /metrics is served here")
+            return
+        try:
+            body = self.server.render().encode()
+        except Exception:
+            log.exception("rendering the worker's metrics failed")
+            self.send_error(500, "rendering the metrics failed (see the worker's log)")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", TEXT_FORMAT)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("metrics: %s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 16
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, render: Callable[[], str]) -> None:
+        self.address_family = family
+        self.render = render
+        super().__init__(address, _Handler)
+
+
+class MetricsServer:
+    """`GET /metrics` on `address`:`port` in a daemon thread (the standard library's HTTP server).
+
+    The socket is bound when the object is made (an address in use raises OSError at once, before the worker
+    starts); `start()` serves, `stop()` closes. Port 0 picks a free port (`port` tells which)."""
+
+    def __init__(self, address: str, port: int, render: Callable[[], str]) -> None:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        self._server = _Server((address, port), family, render)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="smcp-metrics", daemon=True)
+
+    def set_render(self, render: Callable[[], str]) -> None:
+        self._server.render = render
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def monotonic_age(then: float | None) -> float | None:
+    """Seconds since a `time.monotonic()` reading (None stays None)."""
+    return None if then is None else time.monotonic() - then

@@ -32,6 +32,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -208,6 +209,8 @@ class Heartbeat:
         self.interval = services.settings.lease_ttl / 3
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="smcp-heartbeat", daemon=True)
+        self.last_beat: float | None = None  # time.monotonic() of the last renewal in the store (for metrics)
+        self.failures = 0  # renewals that raised
 
     def start(self) -> None:
         self._register()
@@ -239,6 +242,7 @@ class Heartbeat:
             }
             session.execute(delete(WorkerRow).where(WorkerRow.id == self.owner))
             session.execute(insert(WorkerRow), [row])
+        self.last_beat = time.monotonic()
 
     def beat(self) -> list[str]:
         """Refresh the worker row and every job this worker runs; returns the jobs it lost (on_lost called)."""
@@ -268,6 +272,7 @@ class Heartbeat:
             )
         if not seen:
             self._register()  # forgotten as silent (e.g. the database was out of reach for long)
+        self.last_beat = time.monotonic()
         for job_id in lost:
             log.warning("job %s: this worker's lease on it ended (it was marked interrupted): stopping it", job_id)
             if self.on_lost is not None:
@@ -281,6 +286,7 @@ class Heartbeat:
             try:
                 self.beat()
             except Exception:
+                self.failures += 1
                 log.exception("heartbeat of worker %s failed", self.owner)
             try:
                 recover(self.services)

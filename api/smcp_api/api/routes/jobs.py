@@ -23,7 +23,7 @@ from smcp_api.events import Watch
 from smcp_api.events import hub as event_hub
 from smcp_api.jobs.leases import finish
 from smcp_api.jobstates import CANCELED_BEFORE_START, FINISHED, JobStatus
-from smcp_api.models import Job, JobEvent
+from smcp_api.models import Job, JobEvent, utcnow
 from smcp_api.schemas import EventOut, JobCreate, JobOut
 from smcp_api.services import Services
 
@@ -159,6 +159,7 @@ async def stream_events(
         raise NotFound("job", job_id)
     poll = services.settings.sse_poll_interval  # the fallback: new events and status changes wake the stream
     hub = event_hub(services)
+    opened = utcnow()  # events created after this are live: their lag is observed (smcp_event_lag_seconds)
 
     async def events() -> AsyncIterator[str]:
         nonlocal cursor
@@ -179,6 +180,8 @@ async def stream_events(
             for e in rows:
                 cursor = e.counter
                 data = json.dumps(jsonable_encoder(e), separators=(",", ":"))
+                if e.created_at >= opened:
+                    services.metrics.observe_event_lag((utcnow() - e.created_at).total_seconds())
                 yield f"id: {e.counter}\nevent: {e.event}\ndata: {data}\n\n"
             if job.status in FINISHED and len(rows) < 500:
                 end = {"status": job.status, "status_reason": job.status_reason, "rc": job.rc}
