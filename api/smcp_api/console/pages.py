@@ -844,9 +844,35 @@ async def set_member(request: Request) -> Response:
 
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(request: Request) -> HTMLResponse:
+    """The audit log, newest first, a page at a time with the API's own cursor (`before`)."""
+    api, me = await caller(request)
     q = request.query_params
-    params = {k: q.get(k, "")[:100] for k in ("user", "target", "since", "until") if q.get(k)}
-    return await _listing(request, "/audit", "audit.html", limit=1000, **params)
+    params = {k: q.get(k, "")[:100] for k in ("user", "project", "target", "since", "until") if q.get(k)}
+    before = q.get("before", "")
+    r = await api.get("/audit", limit=PER_PAGE, before=before if before.isdigit() else None, **params)
+    if r.status == 404 and "Not Found" in r.errors:
+        return render(
+            request,
+            "error.html",
+            me,
+            status=404,
+            title="Not available",
+            errors=["this smcp-api has no audit route yet"],
+        )
+    if not r.ok and r.status != 422:
+        return api_error_page(request, me, r)
+    data = r.data if r.ok and isinstance(r.data, dict) else {}
+    older = data.get("next_before")
+    return render(
+        request,
+        "audit.html",
+        me,
+        status=r.status,
+        rows=data.get("items", []),
+        params=params,
+        errors=r.errors,
+        older_url=f"/console/audit?{urlencode({**params, 'before': older})}" if older else None,
+    )
 
 
 def register(app: Any) -> None:

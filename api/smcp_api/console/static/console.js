@@ -13,10 +13,35 @@ document.addEventListener("DOMContentLoaded", function () {
     if (atBottom) { log.scrollTop = log.scrollHeight; }
   };
   source.onopen = function () { say("Live: new output appears as the job runs."); };
+  // Per-host counts as the events arrive (the job's own per-host summary replaces them when it ends).
+  var tally = document.getElementById("live-hosts");
+  var counts = {};
+  var kinds = {runner_on_ok: "ok", runner_on_failed: "failed", runner_on_unreachable: "unreachable",
+    runner_on_skipped: "skipped"};
+  var count = function (data) {
+    var kind = kinds[data.event];
+    if (!tally || !kind || !data.host) { return; }
+    var row = counts[data.host];
+    if (!row) {
+      row = counts[data.host] = {ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0, tr: document.createElement("tr")};
+      tally.querySelector("tbody").appendChild(row.tr);
+      tally.hidden = false;
+    }
+    var res = (data.data && data.data.res) || data.data || {};
+    row[kind] += 1;
+    if (kind === "ok" && res.changed === true) { row.changed += 1; }
+    row.tr.textContent = "";
+    [data.host, row.ok, row.changed, row.failed, row.unreachable, row.skipped].forEach(function (v) {
+      var td = document.createElement("td");
+      td.textContent = String(v);
+      row.tr.appendChild(td);
+    });
+  };
   source.onmessage = function (e) {
     try {
       var data = JSON.parse(e.data);
       if (data.stdout) { append(data.stdout); }
+      count(data);
     } catch (err) { /* a malformed message: skip it */ }
   };
   source.addEventListener("end", function (e) {
