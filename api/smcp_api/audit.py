@@ -4,9 +4,9 @@
 request whose method changes something (POST, PUT, PATCH, DELETE) it writes one `audit_log` row once the answer
 is known:
 
-* who: the caller's user id and token id (never the token itself) as the authentication dependency left them in
-  the request state (`note()`); failing that, the bearer token is looked up by its hash; for a login, the name
-  tried (the login route calls `note(request, actor=username)`);
+* who: the bearer token is looked up by its hash before the route runs (token id, user id, user name; never the
+  token itself); what the routes' dependencies add with `note()` wins; for a login, the name tried (the login
+  route calls `note(request, actor=username)`);
 * project: the one the request acted in (`note(project=...)`, else the `X-SMCP-Project` header);
 * action: the method and the route template (`POST /api/v1/hosts/{host_id}/check`), never the raw path of an
   unknown route beyond `MAX_TEXT` characters;
@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smcp_api import models
 from smcp_api.models import Base, utcnow
 
 log = logging.getLogger(__name__)
@@ -141,24 +142,24 @@ def _created_id(status: int, content_type: str, body: bytes) -> str | None:
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
-def _token_owner(session: Session, secret: str) -> tuple[str | None, str | None, str | None]:
-    """(token id, user id, token name) of a bearer token by its hash; Nones for an unknown token."""
-    from smcp_api.models import Token  # the token model's columns grow with identity (user_id)
-
-    token = session.scalar(sa.select(Token).where(Token.token_hash == hashlib.sha256(secret.encode()).hexdigest()))
-    if token is None:
-        return None, None, None
-    return token.id, getattr(token, "user_id", None), token.name
-
-
-def record(sessions: sessionmaker[Session], entry: dict[str, Any], bearer: str | None) -> None:
-    """Write one row; the caller's token is looked up (by hash) only when no dependency named the caller."""
+def token_owner(sessions: sessionmaker[Session], secret: str) -> dict[str, Any]:
+    """Who a bearer token belongs to (token id, user id, user name or else token name); {} for an unknown token.
+    Looked up before the route runs: a logout or a revocation deletes the token it was called with."""
     with sessions() as session:
-        if entry.get("token_id") is None and entry.get("actor") is None and bearer is not None:
-            token_id, user_id, name = _token_owner(session, bearer)
-            entry["token_id"] = token_id
-            entry["user_id"] = entry.get("user_id") or user_id
-            entry["actor"] = name
+        token = session.scalar(
+            sa.select(models.Token).where(models.Token.token_hash == hashlib.sha256(secret.encode()).hexdigest())
+        )
+        if token is None:
+            return {}
+        user_id = getattr(token, "user_id", None)
+        user_model = getattr(models, "User", None)
+        user = session.get(user_model, user_id) if user_model is not None and user_id else None
+        return {"token_id": token.id, "user_id": user_id, "actor": user.username if user else token.name}
+
+
+def record(sessions: sessionmaker[Session], entry: dict[str, Any]) -> None:
+    """Write one row (strings clipped to MAX_TEXT)."""
+    with sessions() as session:
         session.add(AuditEntry(**{k: _clip(v) if isinstance(v, str) else v for k, v in entry.items()}))
         session.commit()
 
@@ -189,20 +190,30 @@ class AuditMiddleware:
                     answer["body"] += message.get("body", b"")
             await send(message)
 
+        app = scope.get("app")
+        services = getattr(getattr(app, "state", None), "smcp", None)
+        if services is None:  # not started (no store)
+            await self.app(scope, receive, watch)
+            return
+        bearer = _bearer(scope)
+        owner: dict[str, Any] = {}
+        if bearer is not None:
+            try:
+                owner = await run_in_threadpool(token_owner, services.sessions, bearer)
+            except Exception:
+                log.exception("audit: could not look up the caller's token")
         try:
             await self.app(scope, receive, watch)
         finally:
-            await self._record(scope, answer)
+            await self._record(app, services, scope, answer, owner)
 
-    async def _record(self, scope: Scope, answer: dict[str, Any]) -> None:
-        app = scope.get("app")
-        services = getattr(getattr(app, "state", None), "smcp", None)
-        if services is None:
-            return
+    async def _record(
+        self, app: Any, services: Any, scope: Scope, answer: dict[str, Any], owner: dict[str, Any]
+    ) -> None:
         if self._routes is None:
             self._routes = route_table(app)
         route, params = route_of(app, scope, self._routes)
-        known = dict(scope.get("state", {}).get(STATE_KEY, {}))
+        known = {**owner, **scope.get("state", {}).get(STATE_KEY, {})}
         target = known.pop("target", None) or next(iter(params.values()), None)
         target = target or _created_id(answer["status"], answer["type"], answer["body"])
         entry: dict[str, Any] = {
@@ -216,7 +227,7 @@ class AuditMiddleware:
             **known,
         }
         try:
-            await run_in_threadpool(record, services.sessions, entry, _bearer(scope))
+            await run_in_threadpool(record, services.sessions, entry)
         except Exception:  # the answer is sent; the audit must not turn it into an error
             log.exception("audit: could not record %s %s (status %s)", entry["method"], route, entry["status"])
 

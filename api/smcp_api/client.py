@@ -20,6 +20,7 @@ from smcp_api.jobstates import FINISHED
 JSON = dict[str, Any]
 DEFAULT_URL = "http://127.0.0.1:8780"
 API = "/api/v1"
+PROJECT_HEADER = "X-SMCP-Project"
 STREAM_READ_TIMEOUT = 60.0  # the API sends a keep-alive every 15 s; silence this long means a dead link
 
 
@@ -110,7 +111,7 @@ def raise_for_response(response: httpx.Response) -> None:
     status = response.status_code
     message = f"{response.request.method} {response.request.url.path}: HTTP {status}: {format_detail(detail)}"
     if status == 401:
-        message += " (set SMCP_TOKEN or run `smcpctl up` to store an admin token)"
+        message += " (run `smcpctl login`, set SMCP_TOKEN, or run `smcpctl up` to store an admin token)"
     raise _error_class(status)(message, status=status, detail=detail)
 
 
@@ -199,10 +200,13 @@ class SmcpClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        project: str | None = None,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "smcpctl"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if project:
+            headers[PROJECT_HEADER] = project  # the project every request acts in (else the API's default)
         self.base_url = base_url.rstrip("/")
         self._sleep = sleep
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
@@ -254,6 +258,56 @@ class SmcpClient:
 
     def delete_token(self, token_id: str) -> None:
         self._json("DELETE", f"{API}/tokens/{token_id}")
+
+    # -- login, users, projects, audit ----------------------------------------------------------------
+    def login(self, username: str, password: str, project: str | None = None, expires_in: int | None = None) -> JSON:
+        body = {"username": username, "password": password, **present(project=project, expires_in=expires_in)}
+        return self._json("POST", f"{API}/auth/login", json_body=body)
+
+    def logout(self) -> None:
+        self._json("POST", f"{API}/auth/logout")
+
+    def me(self) -> JSON:
+        return self._json("GET", f"{API}/auth/me")
+
+    def list_users(self) -> list[JSON]:
+        return self._json("GET", f"{API}/users")
+
+    def create_user(self, username: str, password: str | None = None, platform_admin: bool = False) -> JSON:
+        body = {"username": username, **present(password=password, platform_admin=platform_admin)}
+        return self._json("POST", f"{API}/users", json_body=body)
+
+    def update_user(self, user_id: str, changes: JSON) -> JSON:
+        return self._json("PATCH", f"{API}/users/{user_id}", json_body=changes)
+
+    def delete_user(self, user_id: str) -> None:
+        self._json("DELETE", f"{API}/users/{user_id}")
+
+    def change_password(self, current_password: str, password: str) -> None:
+        body = {"current_password": current_password, "password": password}
+        self._json("PUT", f"{API}/users/me/password", json_body=body)
+
+    def list_projects(self) -> list[JSON]:
+        return self._json("GET", f"{API}/projects")
+
+    def create_project(self, name: str, description: str | None = None) -> JSON:
+        return self._json("POST", f"{API}/projects", json_body={"name": name, **present(description=description)})
+
+    def delete_project(self, project: str) -> None:
+        self._json("DELETE", f"{API}/projects/{project}")
+
+    def list_members(self, project: str) -> list[JSON]:
+        return self._json("GET", f"{API}/projects/{project}/members")
+
+    def set_member(self, project: str, user_id: str, role: str) -> JSON:
+        return self._json("PUT", f"{API}/projects/{project}/members/{user_id}", json_body={"role": role})
+
+    def remove_member(self, project: str, user_id: str) -> None:
+        self._json("DELETE", f"{API}/projects/{project}/members/{user_id}")
+
+    def list_audit(self, **filters: Any) -> JSON:
+        """One page of the audit log, newest first: {"items": [...], "next_before": id or None}."""
+        return self._json("GET", f"{API}/audit", params=filters)
 
     # -- credentials ------------------------------------------------------------------------------
     def list_credentials(self) -> list[JSON]:

@@ -67,16 +67,17 @@ class State:
     url: str | None = None
     token: str | None = None
     config_file: Path | None = None
+    project: str | None = None
     transport: Any = None  # tests inject an httpx transport here
     _client: api.SmcpClient | None = field(default=None, repr=False)
 
     def settings(self) -> config.Settings:
-        return config.resolve(self.url, self.token, self.config_file)
+        return config.resolve(self.url, self.token, self.config_file, self.project)
 
     def client(self) -> api.SmcpClient:
         if self._client is None:
             s = self.settings()
-            self._client = api.SmcpClient(s.url, s.token, transport=self.transport)
+            self._client = api.SmcpClient(s.url, s.token, transport=self.transport, project=s.project)
         return self._client
 
     def reset_client(self) -> None:

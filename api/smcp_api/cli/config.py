@@ -1,4 +1,5 @@
-"""smcpctl connection settings: flags > SMCP_URL / SMCP_TOKEN > ~/.config/smcp/config.yaml (0600) > default."""
+"""smcpctl connection settings: flags > SMCP_URL / SMCP_TOKEN / SMCP_PROJECT > ~/.config/smcp/config.yaml (0600) >
+default."""
 
 from __future__ import annotations
 
@@ -75,10 +76,13 @@ class Settings:
     path: Path
     url_source: str
     auth_source: str
+    project: str | None = None  # sent as X-SMCP-Project; None: the API picks (the token's, the user's only one)
 
 
-def resolve(url: str | None = None, token: str | None = None, path: Path | None = None) -> Settings:
-    """Pick url and token by precedence: explicit value, environment, config file, default."""
+def resolve(
+    url: str | None = None, token: str | None = None, path: Path | None = None, project: str | None = None
+) -> Settings:
+    """Pick url, token and project by precedence: explicit value, environment, config file, default."""
     path = path or config_path()
     data: dict[str, Any] | None = None
 
@@ -102,4 +106,7 @@ def resolve(url: str | None = None, token: str | None = None, path: Path | None 
         token, auth_source = file_value("token"), str(path)
     if not token:
         auth_source = "none"
-    return Settings(url=url.rstrip("/"), token=token, path=path, url_source=url_source, auth_source=auth_source)
+    project = project or os.environ.get("SMCP_PROJECT") or file_value("project")
+    return Settings(
+        url=url.rstrip("/"), token=token, path=path, url_source=url_source, auth_source=auth_source, project=project
+    )

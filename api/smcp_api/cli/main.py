@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from smcp_api import __version__
-from smcp_api.cli import common, jobs, local, resources
+from smcp_api.cli import audit, common, jobs, local, people, resources
 
 
 @click.group(cls=common.SmcpGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,8 +21,13 @@ from smcp_api.cli import common, jobs, local, resources
     envvar="SMCP_CONFIG",
     help="Config file [env SMCP_CONFIG; ~/.config/smcp/config.yaml].",
 )
+@click.option(
+    "--project",
+    envvar="SMCP_PROJECT",
+    help="Project every request acts in (name or id) [env SMCP_PROJECT; config; the token's or your only project].",
+)
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, token: str | None, config_file: Path | None) -> None:
+def cli(ctx: click.Context, url: str | None, token: str | None, config_file: Path | None, project: str | None) -> None:
     """Drive smcp: sandbox hosts on this machine, and (with the API) clusters, hosts and jobs.
 
     \b
@@ -31,6 +36,7 @@ def cli(ctx: click.Context, url: str | None, token: str | None, config_file: Pat
     """
     obj = ctx.ensure_object(common.State)
     obj.url, obj.token, obj.config_file = url or obj.url, token or obj.token, config_file or obj.config_file
+    obj.project = project or obj.project
 
 
 def _register() -> None:
@@ -45,6 +51,12 @@ def _register() -> None:
         jobs.job,
         local.up,
         local.down,
+        people.login,
+        people.logout,
+        people.whoami,
+        people.project,
+        people.user,
+        audit.audit,
     ):
         cli.add_command(command)
     try:
