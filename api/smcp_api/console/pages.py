@@ -55,9 +55,21 @@ SSE_EVENT_LINE = re.compile(r"\nevent: [^\n]*\n")
 
 
 # ---------------------------------------------------------------- helpers
+# Scripts and styles from the console's own static files only, no framing (the action buttons cannot be
+# clickjacked), forms posted only here, no caching of pages that show records.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
 def render(request: Request, name: str, me: Me | None, status: int = 200, **context: Any) -> HTMLResponse:
     context.update(me=me, csrf=csrf_token(request), path=request.url.path)
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
 
 
 async def caller(request: Request) -> tuple[ApiClient, Me]:
@@ -161,6 +173,7 @@ def _login_form(request: Request, status: int = 200, **context: Any) -> HTMLResp
         "login.html",
         {"me": None, "csrf": csrf_for(secret), "path": request.url.path, **context},
         status_code=status,
+        headers=PAGE_HEADERS,
     )
     response.set_cookie(
         LOGIN_COOKIE, secret, httponly=True, samesite="strict", secure=behind_tls(request), path="/console"
