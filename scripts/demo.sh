@@ -29,3 +29,7 @@ smcpctl job run prepare_hosts -l "sandbox=$name" --wait
 
 echo
 echo "Done. Next: smcpctl host list | smcpctl job list | smcpctl down --sandbox (stop the API, remove the hosts)"
+# The web console of the same API (docs/console.md): the bootstrap admin signs in with its token.
+token_file=$(python -c 'from smcp_api.cli.local import api_dir; print(api_dir() / "admin.token")')
+url=${SMCP_URL:-http://127.0.0.1:8780}
+echo "Console: ${url%/}/console/  (sign in with the admin token: cat $token_file)"
