@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -126,9 +127,13 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin or origin == "null":
         return origin is None
+    # Host names only: behind nginx `Host` is $host, without the port the browser used (the CSRF token still
+    # binds the form to the session; this refuses another site's form before the token is even read).
     host = request.headers.get("x-forwarded-host") or request.headers.get("host") or ""
-    rest = origin.split("://", 1)[-1]
-    return rest.split("/", 1)[0] == host
+    try:
+        return urlsplit(origin).hostname == urlsplit(f"//{host}").hostname is not None
+    except ValueError:
+        return False
 
 
 async def checked_form(request: Request, secret: str | None = None) -> dict[str, Any]:
