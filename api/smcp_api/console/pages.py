@@ -192,6 +192,7 @@ async def login(request: Request) -> Response:
     next_url = _safe_next(_text(form, "next"))
     username = _text(form, "username", 64)
     password = form.get("password", "")
+    password = password if isinstance(password, str) else ""
     token = _text(form, "token", 200)
     api = ApiClient(request, token="", project="")
     from_login = False
@@ -268,7 +269,7 @@ def _latest_by_cluster(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def cluster_state(cluster: dict[str, Any], latest: dict[str, Any] | None) -> str:
     if latest is None:
-        return "defined (never built)"
+        return "no recent job"
     status = latest["status"]
     if status in ("pending", "running"):
         return f"{latest['operation']} {status}"
@@ -278,18 +279,20 @@ def cluster_state(cluster: dict[str, Any], latest: dict[str, Any] | None) -> str
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request) -> HTMLResponse:
     api, me = await caller(request)
-    clusters, jobs, failed = (
+    clusters, jobs, running, pending, failed = (
         await api.get("/clusters"),
-        await api.get("/jobs", limit=200),
+        await api.get("/jobs", limit=200),  # the newest: each cluster's state is its latest job among them
+        await api.get("/jobs", status="running", limit=50),
+        await api.get("/jobs", status="pending", limit=50),
         await api.get("/jobs", status="failed", limit=10),
     )
-    for answer in (clusters, jobs, failed):
+    for answer in (clusters, jobs, running, pending, failed):
         if not answer.ok:
             return api_error_page(request, me, answer)
     latest = _latest_by_cluster(jobs.data)
     rows = [{**c, "nodes": len(c["hosts"]), "state": cluster_state(c, latest.get(c["id"]))} for c in clusters.data]
-    running = [j for j in jobs.data if j["status"] in ("pending", "running")]
-    return render(request, "overview.html", me, clusters=rows, running=running, failures=failed.data)
+    active = [*running.data, *pending.data]
+    return render(request, "overview.html", me, clusters=rows, running=active, failures=failed.data)
 
 
 # ---------------------------------------------------------------- clusters
@@ -817,8 +820,8 @@ async def create_user(request: Request) -> Response:
     form = await checked_form(request)
     api, me = await caller(request)
     body = {"username": _text(form, "username", 64), "platform_admin": form.get("platform_admin") == "on"}
-    if password := form.get("password"):
-        body["password"] = str(password)[:1024]
+    if (password := form.get("password")) and isinstance(password, str):
+        body["password"] = password[:1024]
     r = await api.post("/users", body)
     if r.ok:
         return _redirect("/console/users")
