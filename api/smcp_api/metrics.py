@@ -30,6 +30,8 @@ from smcp_api.models import Job, Worker, utcnow
 DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 EVENT_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JOB_START_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+JOB_START_STAGES = ("playbook_spawned", "playbook_on_start")
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger(__name__)
 
@@ -55,14 +57,24 @@ class Histogram:
             self._count += 1
 
     def render(self, name: str, help_text: str) -> list[str]:
+        return [f"# HELP {name} {help_text}", f"# TYPE {name} histogram", *self.series(name)]
+
+    def series(self, name: str, labels: str = "") -> list[str]:
+        """The sample lines; `labels` ('key="value"') is put before `le` and on _sum and _count."""
         with self._lock:
             counts, total, count = list(self._counts), self._sum, self._count
-        lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        lead = f"{labels}," if labels else ""
+        own = f"{{{labels}}}" if labels else ""
+        lines = []
         running = 0
         for bound, n in zip(self.buckets, counts, strict=True):
             running += n
-            lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
-        lines += [f'{name}_bucket{{le="+Inf"}} {count}', f"{name}_sum {total:.3f}", f"{name}_count {count}"]
+            lines.append(f'{name}_bucket{{{lead}le="{bound:g}"}} {running}')
+        lines += [
+            f'{name}_bucket{{{lead}le="+Inf"}} {count}',
+            f"{name}_sum{own} {total:.3f}",
+            f"{name}_count{own} {count}",
+        ]
         return lines
 
 
@@ -73,6 +85,7 @@ class Metrics:
         self._lock = threading.Lock()
         self.events_ingested = 0
         self.event_lag = Histogram(EVENT_LAG_BUCKETS)
+        self.job_start = {until: Histogram(JOB_START_BUCKETS) for until in JOB_START_STAGES}
 
     def add_events(self, n: int) -> None:
         with self._lock:
@@ -81,6 +94,23 @@ class Metrics:
     def observe_event_lag(self, seconds: float) -> None:
         """An event sent to a live SSE client: its Ansible `created` time to the moment this process wrote it."""
         self.event_lag.observe(seconds)
+
+    def observe_job_start(self, until: str, seconds: float) -> None:
+        """A job this process ran: seconds from its creation `until` one of JOB_START_STAGES."""
+        self.job_start[until].observe(seconds)
+
+    def job_start_lines(self) -> list[str]:
+        name = "smcp_job_start_seconds"
+        lines = [
+            f"# HELP {name} Jobs this process ran: from the job's creation until its ansible-playbook process was "
+            'spawned (until="playbook_spawned": dispatch, job user, files, ansible-runner, launcher, ssh-agent) or '
+            "until Ansible's playbook_on_start event (until=\"playbook_on_start\": ansible-playbook's own "
+            "start-up too).",
+            f"# TYPE {name} histogram",
+        ]
+        for until, hist in self.job_start.items():
+            lines += hist.series(name, f'until="{until}"')
+        return lines
 
     def render(self, session: Session, lease_ttl: float | None = None) -> str:
         counts = {row[0]: row[1] for row in session.execute(select(Job.status, func.count()).group_by(Job.status))}
@@ -123,6 +153,7 @@ class Metrics:
             "Ansible event created (worker clock) -> written to a live SSE client by this process "
             "(events created after the stream opened).",
         )
+        lines += self.job_start_lines()
         return "\n".join(lines) + "\n"
 
     def _leases(self, session: Session) -> list[str]:
@@ -226,8 +257,9 @@ class WorkerSnapshot:
     events_ingested: int
 
 
-def render_worker(snap: WorkerSnapshot) -> str:
-    """The process figures of one smcp-worker (the fleet's figures come from smcp-api's /metrics)."""
+def render_worker(snap: WorkerSnapshot, extra: list[str] | None = None) -> str:
+    """The process figures of one smcp-worker (the fleet's figures come from smcp-api's /metrics), then `extra`
+    lines (its Metrics' job start histograms)."""
     labels = f'worker="{_label(snap.worker)}",host="{_label(snap.host)}"'
     lines = [
         "# HELP smcp_worker_process_info The worker id (the owner of its jobs' leases) and host of this process.",
@@ -250,6 +282,7 @@ def render_worker(snap: WorkerSnapshot) -> str:
         "# HELP smcp_events_ingested_total Ansible events persisted by this process.",
         "# TYPE smcp_events_ingested_total counter",
         f"smcp_events_ingested_total {snap.events_ingested}",
+        *(extra or []),
     ]
     return "\n".join(lines) + "\n"
 

@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
                     heartbeat_age=monotonic_age(runtime.heartbeat.last_beat),
                     heartbeat_failures=runtime.heartbeat.failures,
                     events_ingested=services.metrics.events_ingested,
-                )
+                ),
+                services.metrics.job_start_lines(),
             )
 
         metrics_server.set_render(snapshot)

@@ -89,13 +89,23 @@ def test_the_worker_serves_its_slots_running_jobs_and_heartbeat(broker_api, star
         lambda: (_scrape(port) or {}).get("smcp_worker_process_jobs_running") == "0",
         "the ended job is still counted",
     )
-    assert int(_scrape(port)["smcp_events_ingested_total"]) > 0  # type: ignore[index]
+    after = _scrape(port) or {}
+    assert int(after["smcp_events_ingested_total"]) > 0
+    # the job's start: spawned (the launcher's mark) and Ansible's playbook_on_start, once each, in that order
+    spawned, started = 'until="playbook_spawned"', 'until="playbook_on_start"'
+    assert after[f"smcp_job_start_seconds_count{{{spawned}}}"] == "1"
+    assert after[f"smcp_job_start_seconds_count{{{started}}}"] == "1"
+    assert 0 < float(after[f"smcp_job_start_seconds_sum{{{spawned}}}"])
+    assert float(after[f"smcp_job_start_seconds_sum{{{spawned}}}"]) <= float(
+        after[f"smcp_job_start_seconds_sum{{{started}}}"]
+    )
     assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
 
 
 def test_metrics_port_zero_serves_nothing(broker_api, start_worker):  # noqa: F811
     port = _free_port()
     worker = start_worker(SMCP_WORKER_METRICS_PORT="0", SMCP_WORKER_METRICS_ADDRESS="127.0.0.1")
+
     def started() -> list[str]:
         with broker_api.services.sessions() as s:
             return list(s.scalars(select(Worker.id).where(Worker.slots == 2)))

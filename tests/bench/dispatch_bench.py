@@ -12,8 +12,10 @@ Per configuration:
    finish, and dispatch latency (created_at -> started_at, from the store) p50/p95 (includes waiting for a
    free slot);
 2. idle: --idle jobs one after another, each created when every slot is free; dispatch latency p50/p95
-   (created_at -> started_at, the claim) and created_at -> the playbook_on_start event (ansible-runner's
-   clock: job directory, inventory, first contact, ansible-playbook start-up included).
+   (created_at -> started_at, the claim); created_at -> ansible-playbook spawned (the launcher's mark:
+   smcp's whole part, from the processes' smcp_job_start_seconds{until="playbook_spawned"} histograms, so
+   p50/p95 are interpolated within buckets like PromQL's histogram_quantile) and created_at -> the
+   playbook_on_start event (Ansible's clock: ansible-playbook's own start-up included).
 
 Run as root (jobs run as job users):  .venv/bin/python tests/bench/dispatch_bench.py [--jobs 24] [--idle 10] [--pg]
 Results: tests/bench/results/dispatch.json and a table on stdout.
@@ -45,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from smcp_api.jobs import isolation
 
 REPO = Path(__file__).resolve().parents[2]
-from benchlib import pct, postgres  # noqa: E402  (this folder is on sys.path when run as a script)
+from benchlib import hist_quantile, histogram, pct, postgres  # noqa: E402  (this folder is on sys.path when run as a script)
 
 sys.path.insert(0, str(REPO))
 from tests.api.conftest import PLAYBOOKS  # noqa: E402
@@ -103,6 +105,7 @@ class Stack:
         }
         self.procs: list[subprocess.Popen[bytes]] = []
         self.n = 0
+        self.metrics: list[tuple[str, dict[str, str]]] = []  # every process's /metrics (URL, headers)
 
     def _env(self, slots: int) -> dict[str, str]:
         self.n += 1
@@ -126,12 +129,25 @@ class Stack:
             except httpx.HTTPError:
                 time.sleep(0.1)
         token = (self.data / "admin.token").read_text().strip()
-        return base, {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"}
+        self.metrics.append((base + "/metrics", headers))
+        return base, headers
 
     def worker(self, slots: int) -> None:
         log = (self.root / f"worker{self.n}.log").open("wb")
-        cmd = [str(BIN / "smcp-worker"), "--log-level", "warning"]
+        port = free_port()
+        cmd = [str(BIN / "smcp-worker"), "--log-level", "warning", "--metrics-port", str(port)]
         self.procs.append(subprocess.Popen(cmd, env=self._env(slots), stdout=log, stderr=subprocess.STDOUT))
+        self.metrics.append((f"http://127.0.0.1:{port}/metrics", {}))
+
+    def job_start(self) -> dict[float, float]:
+        """smcp_job_start_seconds{until="playbook_spawned"} summed over every process (cumulative buckets)."""
+        total: dict[float, float] = {}
+        for url, headers in self.metrics:
+            text = httpx.get(url, headers=headers, timeout=30).text
+            for le, n in histogram(text, "smcp_job_start_seconds", 'until="playbook_spawned"').items():
+                total[le] = total.get(le, 0.0) + n
+        return total
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -165,7 +181,7 @@ def seconds(a: str, b: str) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
-def measure(c: httpx.Client, host_id: str, jobs: int, idle: int) -> dict[str, Any]:
+def measure(c: httpx.Client, host_id: str, jobs: int, idle: int, stack: Stack) -> dict[str, Any]:
     body = {"operation": "preflight", "host_ids": [host_id]}
     # warm-up: one job (imports, first connection to the broker, job users created)
     wait_all(c, [c.post("/api/v1/jobs", json=body).json()["id"]], timeout=300)
@@ -179,6 +195,7 @@ def measure(c: httpx.Client, host_id: str, jobs: int, idle: int) -> dict[str, An
     burst = [seconds(j["created_at"], j["started_at"]) * 1000 for j in done]
     runtime = [seconds(j["started_at"], j["finished_at"]) for j in done]
     idle_ms, playbook_ms = [], []
+    spawn_before = stack.job_start()
     for _ in range(idle):
         job = wait_all(c, [c.post("/api/v1/jobs", json=body).json()["id"]], timeout=300)[0]
         if job["status"] != "successful":
@@ -187,6 +204,8 @@ def measure(c: httpx.Client, host_id: str, jobs: int, idle: int) -> dict[str, An
         events = c.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 5}).json()
         start = next(e for e in events if e["event"] == "playbook_on_start")
         playbook_ms.append(seconds(job["created_at"], start["created_at"]) * 1000)
+    spawn_after = stack.job_start()
+    spawn = {le: n - spawn_before.get(le, 0.0) for le, n in spawn_after.items()}
     return {
         "jobs": jobs,
         "jobs_per_minute": round(jobs / seconds(first, last) * 60, 1),
@@ -196,6 +215,9 @@ def measure(c: httpx.Client, host_id: str, jobs: int, idle: int) -> dict[str, An
         "idle_jobs": idle,
         "idle_dispatch_p50_ms": round(pct(idle_ms, 50), 1),
         "idle_dispatch_p95_ms": round(pct(idle_ms, 95), 1),
+        "idle_to_spawn_p50_ms": round(hist_quantile(spawn, 0.5) * 1000, 1),
+        "idle_to_spawn_p95_ms": round(hist_quantile(spawn, 0.95) * 1000, 1),
+        "idle_spawned_within_100ms": round(spawn.get(0.1, 0.0) / max(1.0, spawn.get(float("inf"), 0.0)), 2),
         "idle_to_playbook_start_p50_ms": round(pct(playbook_ms, 50), 1),
         "idle_to_playbook_start_p95_ms": round(pct(playbook_ms, 95), 1),
     }
@@ -215,7 +237,7 @@ def run_config(name: str, db_url: str, collections: Path, broker_url: str, plan:
         with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
             cred = c.post("/api/v1/credentials", json={"name": "bench", "private_key": key.decode()}).json()
             host = c.post("/api/v1/hosts", json={"name": "local0", "address": "127.0.0.1", "credential_id": cred["id"]})
-            result = measure(c, host.json()["id"], args.jobs, args.idle)
+            result = measure(c, host.json()["id"], args.jobs, args.idle, stack)
         result.update(plan)
         print(f"{name:14} {json.dumps(result)}", flush=True)
         return result
@@ -270,12 +292,15 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"dispatch{'-pg' if args.pg else ''}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
-    head = ("config", "jobs/min", "burst p50", "burst p95", "idle p50", "idle p95", "pb p50", "pb p95")
-    print("\n{:14} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}   (latencies in ms)".format(*head))
+    head = ("config", "jobs/min", "burst p50", "burst p95", "idle p50", "idle p95", "spawn p50", "spawn p95")
+    head += ("pb p50", "pb p95")
+    print("\n{:14} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}   (latencies in ms)".format(*head))
     keys = ("jobs_per_minute", "burst_dispatch_p50_ms", "burst_dispatch_p95_ms", "idle_dispatch_p50_ms")
-    keys += ("idle_dispatch_p95_ms", "idle_to_playbook_start_p50_ms", "idle_to_playbook_start_p95_ms")
+    keys += ("idle_dispatch_p95_ms", "idle_to_spawn_p50_ms", "idle_to_spawn_p95_ms")
+    keys += ("idle_to_playbook_start_p50_ms", "idle_to_playbook_start_p95_ms")
+    row = "{:14} {:9.1f} {:10.1f} {:10.1f} {:9.1f} {:9.1f} {:9.1f} {:9.1f} {:9.1f} {:9.1f}"
     for name, r in results.items():
-        print("{:14} {:9.1f} {:10.1f} {:10.1f} {:9.1f} {:9.1f} {:9.1f} {:9.1f}".format(name, *(r[k] for k in keys)))
+        print(row.format(name, *(r[k] for k in keys)))
     print(f"written to {path}")
 
 

@@ -20,6 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+SPAWNED_FILE = ".smcp-spawned"
+"""Written in the job's directory once ansible-playbook has been spawned: its time.time() (the worker reads it for
+smcp_job_start_seconds; a job process could change it, so the reader bounds and checks it)."""
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -103,10 +106,10 @@ def start_agent(socket: str, env: dict[str, str], fifos: list[str]) -> subproces
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    for _ in range(500):  # the socket appears within milliseconds
+    for _ in range(2500):  # the socket appears within milliseconds: look often (this wait delays every job)
         if os.path.exists(socket) or agent.poll() is not None:
             break
-        time.sleep(0.01)
+        time.sleep(0.002)
     if fifos:
         # ssh-add reads each FIFO once; the API's writer gives up if nobody reads, so a failure here is final.
         done = subprocess.run(
@@ -134,6 +137,10 @@ def stage_run(argv: list[str]) -> int:
     agent = start_agent(env["SSH_AUTH_SOCK"], env, [str(p) for p in spec.get("key_fifos") or []])
     try:
         child = subprocess.Popen(command, env=env)
+        try:
+            Path(SPAWNED_FILE).write_text(f"{time.time():.6f}")
+        except OSError:
+            pass  # a figure for the metrics only
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda num, _frame: child.send_signal(num))
         return child.wait()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
+import stat
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from smcp_api import artifacts, hostkey_service, hostkeys
 from smcp_api import events as events_hub
 from smcp_api.db import session_scope
 from smcp_api.jobs import inventory, isolation, leases, sanitize
+from smcp_api.jobs.launch import SPAWNED_FILE
 from smcp_api.jobs.service import collection_dir, playbook_for
 from smcp_api.jobstates import CANCELED_ON_REQUEST, INTERRUPTED, TIMED_OUT
 from smcp_api.models import Host, Job, JobEvent, utcnow
@@ -64,6 +67,7 @@ class EventSink:
         self.failures: dict[str, list[dict[str, Any]]] = {}
         self.warnings: dict[str, list[Any]] = {}
         self.preflight: dict[str, dict[str, list[Any]]] = {}
+        self.playbook_started: datetime | None = None  # the first playbook_on_start's `created`
 
     def __call__(self, event: dict[str, Any]) -> bool:
         data = sanitize.event_data(event, self.fragments)
@@ -71,6 +75,8 @@ class EventSink:
         host = data.get("host")
         if name == "playbook_on_stats":
             self.stats = data
+        elif name == "playbook_on_start" and self.playbook_started is None:
+            self.playbook_started = _created(event)
         elif name in ("runner_on_failed", "runner_on_unreachable") and host and not data.get("ignore_errors"):
             res = data["res"] if isinstance(data.get("res"), dict) else {}
             self.failures.setdefault(host, []).append({"task": data.get("task"), "msg": res.get("msg")})
@@ -360,6 +366,28 @@ def _harvest(
                 artifacts.store_file(services, item, cluster=cluster_name, kind=artifacts.ETCD_SNAPSHOT, job_id=job_id)
 
 
+def _observe_start(services: Services, job: Job, job_dir: Path, sink: EventSink) -> None:
+    """smcp_job_start_seconds: the job's creation until its ansible-playbook was spawned (the launcher's mark in
+    the job directory, written by a job-user process: read bounded, and only a plausible time counts) and until
+    Ansible's playbook_on_start."""
+    created = job.created_at
+    now = utcnow()
+    try:  # a regular file only (not a symlink, not a FIFO that would block this thread), 32 bytes at most
+        fd = os.open(job_dir / SPAWNED_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError("not a regular file")
+            mark = float(os.read(fd, 32).decode("ascii"))
+        finally:
+            os.close(fd)
+        spawned = datetime.fromtimestamp(mark, UTC)
+    except (OSError, ValueError, OverflowError):
+        spawned = None
+    for until, at in (("playbook_spawned", spawned), ("playbook_on_start", sink.playbook_started)):
+        if at is not None and created - timedelta(seconds=60) <= at <= now:
+            services.metrics.observe_job_start(until, (at - created).total_seconds())
+
+
 def run_job(
     services: Services,
     job_id: str,
@@ -438,6 +466,7 @@ def run_job(
             settings={"pexpect_timeout": RUNNER_WAKE_SECONDS},
         )
         rc = result.rc
+        _observe_start(services, job, job_dir, sink)
         status = {"successful": "successful", "failed": "failed", "canceled": "canceled"}.get(result.status, "error")
         if result.status == "timeout":
             reason = TIMED_OUT
