@@ -8,28 +8,23 @@ only level above the role's vars), so this machine is not changed (tests/conftes
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.ansible_run import local_inventory, run_play  # noqa: E402
 from tests.standins.kubeapi import KubeAPI  # noqa: E402
 
 
 def run_role(tmp_path: Path, kubeconfig: Path, **extra) -> subprocess.CompletedProcess:
-    inventory = {
-        "all": {
-            "hosts": {"node1": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
-            "vars": {"smcp_node_ip": "127.0.0.1"},
-            "children": {"control_plane": {"hosts": {"node1": None}}},
-        }
-    }
+    inventory = local_inventory(
+        "node1", vars={"smcp_node_ip": "127.0.0.1"}, children={"control_plane": {"hosts": {"node1": None}}}
+    )
     play = [
         {
             "name": "pod network",
@@ -40,26 +35,9 @@ def run_role(tmp_path: Path, kubeconfig: Path, **extra) -> subprocess.CompletedP
             "roles": ["smcp.platform.cni"],
         }
     ]
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-        ANSIBLE_FORCE_COLOR="0",
-    )
     # Where the role writes on the node: into the temp dir, never onto this machine.
     on_node = {"_cni_conf_dir": str(tmp_path / "etc-cni-net.d"), "_cni_sriov_conf": str(tmp_path / "sriov-vfs.conf")}
-    cmd = [
-        str(ROOT / ".venv/bin/ansible-playbook"),
-        "-i",
-        str(tmp_path / "inventory.yml"),
-        "-e",
-        json.dumps(on_node),
-        str(tmp_path / "play.yml"),
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    return run_play(tmp_path, play, inventory=inventory, extra_vars=on_node)
 
 
 def add_node(api: KubeAPI, ready: bool = True) -> None:

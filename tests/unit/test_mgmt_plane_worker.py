@@ -9,12 +9,10 @@ default: without a broker nothing changes in smcp-api's environment.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
+from tests.ansible_run import local_inventory, run_play
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "mgmt_plane"
@@ -36,22 +34,7 @@ SHARED = (
 
 
 def _playbook(tmp_path: Path, play: list[dict], *args: str, **extra: object) -> subprocess.CompletedProcess[str]:
-    inventory = {
-        "all": {"hosts": {"m1": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}
-    }
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(tmp_path / "inventory.yml"), "-e", json.dumps(extra)]
-    return subprocess.run(
-        [*cmd, *args, str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
+    return run_play(tmp_path, play, *args, inventory=local_inventory("m1"), extra_vars=extra)
 
 
 def _preflight(tmp_path: Path, **extra: object) -> subprocess.CompletedProcess[str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from tests.ansible_run import run_play
 from tests.standins.kubeapi import KubeAPI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,28 +35,8 @@ PLAY = """
 
 
 def _play(tmp_path: Path, kubeconfig: Path, state: str) -> subprocess.CompletedProcess[str]:
-    playbook = tmp_path / f"incluster-{state}.yml"
-    playbook.write_text(PLAY.format(kubeconfig=kubeconfig, state=state, out=tmp_path / "tokens.json"))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv" / "collections"),
-    )
-    run = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    play = PLAY.format(kubeconfig=kubeconfig, state=state, out=tmp_path / "tokens.json")
+    run = run_play(tmp_path, play, name=f"incluster-{state}.yml")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     return run
 
