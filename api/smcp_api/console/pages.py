@@ -452,11 +452,14 @@ async def hosts_page(request: Request) -> HTMLResponse:
         if all(str(h["labels"].get(k)) == v for k, v in wanted.items()) and (not name or name in h["name"].lower())
     ]
     pager = paginate(rows, _page(request))
+    clusters = await api.get("/clusters")
+    names = {c["id"]: c["name"] for c in (clusters.data if clusters.ok else [])}
     return render(
         request,
         "hosts.html",
         me,
         pager=pager,
+        cluster_names=names,
         labels=raw,
         q=name,
         errors=problems,
