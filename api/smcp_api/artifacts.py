@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select
 
 from smcp_api.db import session_scope
 from smcp_api.errors import DomainError
-from smcp_api.models import Artifact, ArtifactChunk
+from smcp_api.models import DEFAULT_PROJECT_ID, Artifact, ArtifactChunk, Cluster, Job
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -118,7 +118,15 @@ def _replace(session: Session, cluster: str, kind: str, name: str, job_id: str |
     if old is not None:
         session.execute(delete(ArtifactChunk).where(ArtifactChunk.artifact_id == old))
         session.execute(delete(Artifact).where(Artifact.id == old))
-    row = Artifact(cluster=cluster, kind=kind, name=name, job_id=job_id, size=0, sha256="", encrypted=False)
+    # the project of the job that made it, else of the cluster (names are unique), else the default project
+    project_id = (
+        (session.scalar(select(Job.project_id).where(Job.id == job_id)) if job_id else None)
+        or session.scalar(select(Cluster.project_id).where(Cluster.name == cluster))
+        or DEFAULT_PROJECT_ID
+    )
+    row = Artifact(
+        cluster=cluster, kind=kind, name=name, job_id=job_id, size=0, sha256="", encrypted=False, project_id=project_id
+    )
     session.add(row)
     session.flush()
     return row.id

@@ -1,8 +1,9 @@
 """First-start tokens, without HTTP: the API's start-up and `smcp-api bootstrap` (run by the mgmt_plane role).
 
-- `ensure_admin_token`: on an empty token table, an admin token is created and written to a 0600 file;
+- `ensure_admin_token`: on an empty token table, an admin token of the platform admin `admin` (created without a
+  password if missing) is created and written to a 0600 file;
 - `ensure_viewer_token`: the token in a file is a valid viewer token of that name, or a new one replaces it
-  (the Prometheus scrape token).
+  (the Prometheus scrape token: the platform admin's, scoped to project `default`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from smcp_api.core.config import Settings
 from smcp_api.db import session_scope, startup_lock
-from smcp_api.models import Token
+from smcp_api.models import DEFAULT_PROJECT_ID, Token, User
 from smcp_api.security import hash_token, new_token, write_private_file
 from smcp_api.services import build_services
 
 ADMIN_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 (a token's name, not a secret)
+ADMIN_USER = "admin"  # the platform admin migration 0004 creates (no password until one is set)
+
+
+def platform_admin(session: Session) -> User:
+    """The user `admin` (a platform admin, created without a password when missing)."""
+    user = session.scalar(select(User).where(User.username == ADMIN_USER))
+    if user is None:
+        user = User(username=ADMIN_USER, platform_admin=True)
+        session.add(user)
+        session.flush()
+    return user
 
 
 def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str | None:
@@ -32,7 +44,8 @@ def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str | Non
         if session.scalar(select(func.count()).select_from(Token)):
             return None
         secret = new_token()
-        session.add(Token(name=ADMIN_TOKEN_NAME, role="admin", token_hash=hash_token(secret)))
+        owner = platform_admin(session)
+        session.add(Token(name=ADMIN_TOKEN_NAME, role="admin", token_hash=hash_token(secret), user_id=owner.id))
         session.flush()
         write_private_file(path, secret + "\n")
     return secret
@@ -51,7 +64,16 @@ def ensure_viewer_token(sessions: sessionmaker[Session], path: Path, name: str) 
             return False
         session.execute(delete(Token).where(Token.name == name))
         secret = new_token()
-        session.add(Token(name=name, role="viewer", token_hash=hash_token(secret)))
+        owner = platform_admin(session)
+        session.add(
+            Token(
+                name=name,
+                role="viewer",
+                token_hash=hash_token(secret),
+                user_id=owner.id,
+                project_id=DEFAULT_PROJECT_ID,
+            )
+        )
         session.flush()
         write_private_file(path, secret + "\n")
     return True

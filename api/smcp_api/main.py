@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from smcp_api import __version__, versions
 from smcp_api.api.deps import authenticate
-from smcp_api.api.routes import artifacts, clusters, credentials, health, hosts, jobs, tokens
+from smcp_api.api.routes import artifacts, auth, clusters, credentials, health, hosts, jobs, projects, tokens, users
 from smcp_api.bodies import BodyGuardMiddleware
 from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
@@ -35,7 +35,11 @@ Management API of **smcp**, the self-managed Kubernetes platform (Ansible collec
 * Resources: credentials (SSH keys, encrypted, never returned), hosts, clusters, tokens.
 * Operations are **jobs**: `POST /api/v1/jobs` answers 202 with the job id; a worker runs the collection
   playbook through ansible-runner. Follow it with `GET /api/v1/jobs/{id}` or the SSE event stream.
-* Auth: `Authorization: Bearer <token>` everywhere but `/healthz`; roles viewer < operator < admin.
+* Auth: `Authorization: Bearer <token>` everywhere but `/healthz` and `POST /api/v1/auth/login` (username and
+  password -> a token); roles viewer < operator < admin, per user per project, plus platform admins.
+* Projects: every record belongs to one; a request acts in the project named by the `X-SMCP-Project` header
+  (name or id), else the token's project, else the user's only project, else `default`. Records of other
+  projects answer 404.
 * Any POST accepts an `Idempotency-Key` header; bodies may be JSON or YAML (`Content-Type: application/yaml`,
   no anchors or aliases), at most 1 MiB and 32 levels deep by default (settings `max_body_bytes`, `max_body_depth`).
 """
@@ -175,7 +179,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         lifespan=lifespan,
         openapi_tags=[
             {"name": "health", "description": "Liveness and Prometheus metrics."},
-            {"name": "tokens", "description": "Bearer tokens (admin)."},
+            {"name": "auth", "description": "Log in (username and password -> token), log out, who am I."},
+            {"name": "users", "description": "Users and passwords (platform admins)."},
+            {"name": "projects", "description": "Projects (tenancy) and their members' roles."},
+            {"name": "tokens", "description": "Bearer tokens of users, optionally scoped to a project and expiring."},
             {"name": "credentials", "description": "SSH private keys, encrypted at rest, never returned."},
             {"name": "hosts", "description": "Machines the platform manages."},
             {"name": "clusters", "description": "Kubernetes cluster specs."},
@@ -194,7 +201,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     )
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (tokens, credentials, hosts, clusters, jobs, artifacts):
+    for module in (auth, users, projects, tokens, credentials, hosts, clusters, jobs, artifacts):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

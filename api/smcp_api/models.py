@@ -46,21 +46,85 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON, datetime: UTCDateTime}
 
 
+DEFAULT_PROJECT_ID = "default"  # the project existing data moved into (migration 0004); also its name
+
+
+def project_fk() -> Mapped[str]:
+    """The project a record belongs to. Routes always give it (the caller's project; tests/api/routes/
+    test_tenancy.py checks each kind lands in the project it was made in); the default serves code that makes
+    rows without a request (tests, benches, tools), as in the store from before projects."""
+    return mapped_column(sa.ForeignKey("projects.id"), index=True, default=DEFAULT_PROJECT_ID)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    description: Mapped[str | None] = mapped_column(sa.String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # argon2id (identity.py); None: no password login (the migrated admin until one is set, directory users)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255), default=None)
+    platform_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    source: Mapped[str] = mapped_column(sa.String(16), default="local")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RoleBinding(Base):
+    """A user's role (viewer, operator, admin) in one project."""
+
+    __tablename__ = "role_bindings"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins per (username, source address), shared by every replica (identity.py)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Token(Base):
     __tablename__ = "tokens"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
-    role: Mapped[str] = mapped_column(sa.String(16))
+    role: Mapped[str] = mapped_column(sa.String(16))  # the token's ceiling in any project
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None: any project the user is a member of; else only this one
+    project_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), index=True, default=None
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Credential(Base):
     __tablename__ = "credentials"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = project_fk()
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(32))
     username: Mapped[str | None] = mapped_column(sa.String(64), default=None)
@@ -73,6 +137,7 @@ class Cluster(Base):
     __tablename__ = "clusters"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = project_fk()
     name: Mapped[str] = mapped_column(sa.String(63), unique=True)
     kubernetes_version: Mapped[str] = mapped_column(sa.String(32))
     cni: Mapped[str] = mapped_column(sa.String(32))
@@ -87,6 +152,7 @@ class Host(Base):
     __tablename__ = "hosts"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = project_fk()
     name: Mapped[str] = mapped_column(sa.String(63), unique=True)
     address: Mapped[str] = mapped_column(sa.String(255))
     ssh_user: Mapped[str] = mapped_column(sa.String(64))
@@ -106,6 +172,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = project_fk()
     operation: Mapped[str] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(16), index=True, default="pending")
     status_reason: Mapped[str | None] = mapped_column(sa.Text, default=None)
@@ -185,6 +252,7 @@ class Artifact(Base):
     __table_args__ = (sa.UniqueConstraint("cluster", "kind", "name", name="uq_artifacts_cluster_kind_name"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = project_fk()  # its job's project
     job_id: Mapped[str | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"), index=True, default=None)
     cluster: Mapped[str] = mapped_column(sa.String(63), index=True)
     kind: Mapped[str] = mapped_column(sa.String(32))

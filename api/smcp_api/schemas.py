@@ -52,23 +52,129 @@ class Error(BaseModel):
 
 
 # ---------------------------------------------------------------- tokens
+ExpiresIn = Annotated[
+    int,
+    Field(ge=60, le=31_536_000, description="Seconds until the token expires (60 s to 365 days); omit: never."),
+]
+
+
 class TokenCreate(Request):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")]
-    role: RoleName = Field(description="admin > operator > viewer.")
+    role: RoleName = Field(description="admin > operator > viewer; at most the caller's role in the project.")
+    project: Name | None = Field(
+        default=None,
+        description="Scope the token to this project (name); omit: any project of the user (a scoped calling "
+        "token only makes tokens of its own project).",
+    )
+    expires_in: ExpiresIn | None = None
 
 
 class TokenOut(BaseModel):
     id: str
     name: str
     role: RoleName
+    user: str | None = Field(default=None, description="The owner's username.")
+    project: str | None = Field(default=None, description="The project it is scoped to (name); null: not scoped.")
     created_at: datetime
     last_used_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class TokenCreated(TokenOut):
     token: str | None = Field(
         description="The bearer token. Shown once; an idempotent replay returns null here (keep the first answer)."
     )
+
+
+# ---------------------------------------------------------------- users, projects, login
+Username = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+    Field(description="Lower-case letters, digits, '.', '_', '-'; starts with a letter or digit."),
+]
+# bounded: argon2 over a huge body is work an attacker chooses; the policy (identity.py) says the rest
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class LoginRequest(Request):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password
+    project: Name | None = Field(default=None, description="Scope the session's token to this project.")
+    expires_in: Annotated[int, Field(ge=60, le=2_592_000)] = Field(
+        default=43_200, description="Seconds the token lives (60 s to 30 days; default 12 h)."
+    )
+
+
+class BindingOut(BaseModel):
+    project: str
+    project_id: str
+    role: RoleName
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    platform_admin: bool
+    disabled: bool
+    source: str = Field(description="`local` (password here) or `ldap`.")
+    has_password: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+    bindings: list[BindingOut] = Field(default_factory=list)
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="A bearer token of the user, shown once.")
+    token_id: str
+    expires_at: datetime
+    user: UserOut
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    project: str = Field(description="The project this request acted in.")
+    role: RoleName = Field(description="The caller's role there.")
+    platform_admin: bool = Field(description="True for a platform admin's unscoped admin token.")
+    token: TokenOut
+
+
+class UserCreate(Request):
+    username: Username
+    password: Password | None = Field(default=None, description="Omit for a user who logs in through LDAP only.")
+    platform_admin: bool = False
+
+
+class UserUpdate(Request):
+    password: Password | None = None
+    platform_admin: bool | None = None
+    disabled: bool | None = None
+
+
+class PasswordChange(Request):
+    current_password: Password
+    password: Password
+
+
+class ProjectCreate(Request):
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class MemberSet(Request):
+    role: RoleName
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    username: str
+    role: RoleName
 
 
 # ---------------------------------------------------------------- credentials

@@ -26,6 +26,14 @@ def get_or_404(session: Session, model: type[Row], ident: str, kind: str) -> Row
     return row
 
 
+def get_in_project(session: Session, model: type[Row], ident: str, kind: str, project_id: str) -> Row:
+    """Like get_or_404, and a row of another project is NotFound too (the same answer as an unknown id)."""
+    row = session.get(model, ident)
+    if row is None or getattr(row, "project_id", None) != project_id:
+        raise NotFound(kind, ident)
+    return row
+
+
 class _Overlay:
     """A row read through its attributes, some of them replaced (the fields an answer computes)."""
 

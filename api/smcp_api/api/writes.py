@@ -15,11 +15,10 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smcp_api.api.deps import Idempotency
+from smcp_api.api.deps import Caller, Idempotency
 from smcp_api.api.rows import from_row, job_out
 from smcp_api.errors import Conflict
 from smcp_api.jobs.service import create_job
-from smcp_api.models import Token
 from smcp_api.schemas import JobCreate
 from smcp_api.services import Services
 
@@ -40,7 +39,7 @@ def conflict_guard(session: Session, what: str) -> Iterator[None]:
 
 def create_once(
     session: Session,
-    token: Token,
+    caller: Caller,
     idem: Idempotency | None,
     *,
     what: str,
@@ -57,7 +56,7 @@ def create_once(
     (default: the answer itself; e.g. without a secret shown once). One commit; a unique-constraint clash is a
     Conflict naming `what` ("a host named 'x'").
     """
-    if idem and (replay := idem.replay(session, token)):
+    if idem and (replay := idem.replay(session, caller)):
         return replay
     row = build()
     with conflict_guard(session, what):
@@ -65,25 +64,25 @@ def create_once(
         session.flush()
         out = from_row(respond, row) if isinstance(respond, type) else respond(row)
         if idem:
-            idem.save(session, token, 201, replayed(out) if replayed else out)
+            idem.save(session, caller, 201, replayed(out) if replayed else out)
     return out
 
 
 def submit_job(
-    body: JobCreate, token: Token, services: Services, session: Session, idem: Idempotency | None
+    body: JobCreate, caller: Caller, services: Services, session: Session, idem: Idempotency | None
 ) -> JSONResponse:
-    """Record a pending job (202 with it), once per Idempotency-Key, and wake the worker."""
-    if idem and (replay := idem.replay(session, token)):
+    """Record a pending job of the caller's project (202 with it), once per Idempotency-Key, and wake the worker."""
+    if idem and (replay := idem.replay(session, caller)):
         return replay
-    job = create_job(session, services.settings, services.vault, token, body)
+    job = create_job(session, services.settings, services.vault, caller.token, body, project_id=caller.project_id)
     out = job_out(job)
     if idem:
-        idem.save(session, token, 202, out)
+        idem.save(session, caller, 202, out)
     try:
         session.commit()
     except IntegrityError:  # the same Idempotency-Key raced in from another request: answer as it did
         session.rollback()
-        if idem and (replay := idem.replay(session, token)):
+        if idem and (replay := idem.replay(session, caller)):
             return replay
         raise
     if services.worker is not None:

@@ -57,19 +57,20 @@ def busy_error(session: Session, keys: list[str]) -> Conflict | None:
     )
 
 
-def target_hosts(session: Session, body: JobCreate) -> tuple[Cluster | None, list[Host]]:
-    """The cluster and the hosts a job targets; Unprocessable naming the field for any unknown or foreign id."""
+def target_hosts(session: Session, body: JobCreate, project_id: str) -> tuple[Cluster | None, list[Host]]:
+    """The cluster and the hosts a job targets; Unprocessable naming the field for any unknown or foreign id
+    (one of another project is unknown here, the same answer)."""
     cluster = None
     if body.cluster_id:
         cluster = session.get(Cluster, body.cluster_id)
-        if cluster is None:
+        if cluster is None or cluster.project_id != project_id:
             raise Unprocessable(
                 f"cluster_id: cluster '{body.cluster_id}' does not exist; use an id from GET /api/v1/clusters"
             )
     hosts: list[Host] = []
     for i, host_id in enumerate(body.host_ids or []):
         host = session.get(Host, host_id)
-        if host is None:
+        if host is None or host.project_id != project_id:
             raise Unprocessable(f"host_ids[{i}]: host '{host_id}' does not exist; use an id from GET /api/v1/hosts")
         if cluster and host.cluster_id != cluster.id and body.operation != "add_nodes":
             raise Unprocessable(
@@ -196,8 +197,11 @@ def record_outcome(session: Session, job: Job) -> None:
                 host.cluster_roles = []
 
 
-def create_job(session: Session, settings: Settings, vault: Vault, token: Token, body: JobCreate) -> Job:
-    """Validate and record a pending job (caller commits). Raises Conflict or Unprocessable."""
+def create_job(
+    session: Session, settings: Settings, vault: Vault, token: Token, body: JobCreate, *, project_id: str
+) -> Job:
+    """Validate and record a pending job of project `project_id` (caller commits); its targets must be of that
+    project. Raises Conflict or Unprocessable."""
     if not playbook_available(settings, body.operation):
         raise Unprocessable(
             f"operation: operation {body.operation} is not available in this build (playbook "
@@ -210,7 +214,7 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
     problems = varpolicy.problems("params.extra_vars", body.params.extra_vars, "job", collection_dir(settings))
     if problems:
         raise Unprocessable("; ".join(problems))
-    cluster, hosts = target_hosts(session, body)
+    cluster, hosts = target_hosts(session, body, project_id)
     check_operation(body, cluster, hosts)
     check_credentials(session, vault, hosts)
     job = Job(
@@ -219,6 +223,7 @@ def create_job(session: Session, settings: Settings, vault: Vault, token: Token,
         host_ids=list(body.host_ids or []),
         params=body.params.model_dump(exclude_none=True),
         created_by=token.id,
+        project_id=project_id,
     )
     keys = lock_keys(job, hosts)
     if keys and (err := busy_error(session, keys)):

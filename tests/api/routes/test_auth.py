@@ -7,9 +7,16 @@ import pytest
 X = "0" * 32
 # (method, path, lowest role allowed); None = no token needed
 ROUTES = [
-    ("GET", "/api/v1/tokens", "admin"),
-    ("POST", "/api/v1/tokens", "admin"),
-    ("DELETE", f"/api/v1/tokens/{X}", "admin"),
+    # every user manages their own tokens (no broader than the calling one: tests/api/routes/test_tenancy.py)
+    ("GET", "/api/v1/tokens", "viewer"),
+    ("POST", "/api/v1/tokens", "viewer"),
+    ("DELETE", f"/api/v1/tokens/{X}", "viewer"),
+    ("GET", "/api/v1/auth/me", "viewer"),
+    ("GET", "/api/v1/projects", "viewer"),
+    ("GET", "/api/v1/projects/default", "viewer"),
+    ("GET", "/api/v1/projects/default/members", "viewer"),
+    ("PUT", f"/api/v1/projects/default/members/{X}", "admin"),
+    ("DELETE", f"/api/v1/projects/default/members/{X}", "admin"),
     ("GET", "/api/v1/credentials", "viewer"),
     ("GET", f"/api/v1/credentials/{X}", "viewer"),
     ("POST", "/api/v1/credentials", "operator"),
@@ -43,7 +50,7 @@ RANK = {"viewer": 0, "operator": 1, "admin": 2}
 def test_each_role_against_each_route(api, role):
     headers = api.headers(role) if role else {}
     for method, path, needed in ROUTES:
-        kwargs = {"json": {}} if method in ("POST", "PATCH") else {}
+        kwargs = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
         r = api.client.request(method, path, headers=headers, **kwargs)
         if role is None:
             assert r.status_code == 401, (method, path, r.text)

@@ -160,7 +160,7 @@ def test_sandbox_registration_again_sends_no_pin_change(api, tmp_path):
     (first,) = local.register_sandbox(client, info)
     assert first["host_key_fingerprints"] == [keygen_fingerprint(tmp_path / "hk.pub")]
     with api.services.sessions() as session:
-        job = Job(operation="prepare_hosts", host_ids=[first["id"]], status="running")
+        job = Job(operation="prepare_hosts", host_ids=[first["id"]], status="running", project_id="default")
         session.add(job)
         session.flush()
         session.add(Lock(key=f"host:{first['id']}", job_id=job.id))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from smcp_api import artifacts
 from smcp_api.api.deps import Admin, ServicesDep, SessionDep, Viewer, errors
-from smcp_api.api.rows import get_or_404
+from smcp_api.api.rows import get_in_project
 from smcp_api.models import Artifact
 from smcp_api.schemas import Error
 
@@ -56,13 +56,18 @@ def _out(row: Artifact) -> ArtifactOut:
     responses=errors(),
 )
 def list_artifacts(
-    _: Viewer,
+    caller: Viewer,
     session: SessionDep,
     cluster: Annotated[str | None, Query(max_length=63)] = None,
     kind: Literal["etcd_snapshot", "cluster_file"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ArtifactOut]:
-    query = select(Artifact).order_by(Artifact.created_at.desc(), Artifact.name).limit(limit)
+    query = (
+        select(Artifact)
+        .where(Artifact.project_id == caller.project_id)
+        .order_by(Artifact.created_at.desc(), Artifact.name)
+        .limit(limit)
+    )
     if cluster:
         query = query.where(Artifact.cluster == cluster)
     if kind:
@@ -77,8 +82,8 @@ def list_artifacts(
     description="Its cluster, kind, name, size and sha256 (not the content: see `/content`).",
     responses=errors(404),
 )
-def get_artifact(artifact_id: str, _: Viewer, session: SessionDep) -> ArtifactOut:
-    return _out(get_or_404(session, Artifact, artifact_id, "artifact"))
+def get_artifact(artifact_id: str, caller: Viewer, session: SessionDep) -> ArtifactOut:
+    return _out(get_in_project(session, Artifact, artifact_id, "artifact", caller.project_id))
 
 
 @router.get(
@@ -90,10 +95,10 @@ def get_artifact(artifact_id: str, _: Viewer, session: SessionDep) -> ArtifactOu
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **errors(404), **DAMAGED},
 )
-def download_artifact(artifact_id: str, _: Admin, services: ServicesDep) -> StreamingResponse:
+def download_artifact(artifact_id: str, caller: Admin, services: ServicesDep) -> StreamingResponse:
     # No request-long session: the body is streamed after this function returns, chunk by chunk (artifacts.py).
     with services.sessions() as session:
-        row = get_or_404(session, Artifact, artifact_id, "artifact")
+        row = get_in_project(session, Artifact, artifact_id, "artifact", caller.project_id)
     artifacts.verify(services, row)
     filename = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)
     return StreamingResponse(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from smcp_api import varpolicy
 from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
 from smcp_api.api.routing import create_route, delete_route
-from smcp_api.api.rows import from_row, get_or_404
+from smcp_api.api.rows import from_row, get_in_project
 from smcp_api.api.writes import create_once
 from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.jobs.service import collection_dir
@@ -27,13 +27,13 @@ def cluster_out(session: SessionDep, cluster: Cluster) -> ClusterOut:
     return from_row(ClusterOut, cluster, hosts=[ClusterHost(host_id=h.id, roles=h.cluster_roles) for h in hosts])
 
 
-def _free_hosts(session: Session, body: ClusterCreate) -> list[Host]:
-    """The hosts of a new cluster: each known, free, and outside the pod and service networks."""
+def _free_hosts(session: Session, body: ClusterCreate, project_id: str) -> list[Host]:
+    """The hosts of a new cluster: each known in the project, free, and outside the pod and service networks."""
     nets = {"pod_cidr": ipaddress.ip_network(body.pod_cidr), "service_cidr": ipaddress.ip_network(body.service_cidr)}
     hosts: list[Host] = []
     for i, spec in enumerate(body.hosts):
         host = session.get(Host, spec.host_id)
-        if host is None:
+        if host is None or host.project_id != project_id:
             raise Unprocessable(
                 f"hosts[{i}].host_id: host '{spec.host_id}' does not exist; register it (POST /api/v1/hosts) first"
             )
@@ -73,8 +73,8 @@ def create_cluster(
         problems = varpolicy.problems("options", body.options, "cluster", collection_dir(services.settings))
         if problems:
             raise Unprocessable("; ".join(problems))
-        hosts.extend(_free_hosts(session, body))
-        return Cluster(**body.model_dump(exclude={"hosts"}))
+        hosts.extend(_free_hosts(session, body, token.project_id))
+        return Cluster(**body.model_dump(exclude={"hosts"}), project_id=token.project_id)
 
     def respond(cluster: Cluster) -> ClusterOut:
         for host, spec in zip(hosts, body.hosts, strict=True):
@@ -87,15 +87,16 @@ def create_cluster(
 
 
 @router.get("", response_model=list[ClusterOut], summary="List clusters", responses=errors())
-def list_clusters(_: Viewer, session: SessionDep) -> list[ClusterOut]:
-    """Every cluster spec with its hosts and their roles."""
-    return [cluster_out(session, c) for c in session.scalars(select(Cluster).order_by(Cluster.name))]
+def list_clusters(caller: Viewer, session: SessionDep) -> list[ClusterOut]:
+    """The project's cluster specs with their hosts and roles."""
+    query = select(Cluster).where(Cluster.project_id == caller.project_id).order_by(Cluster.name)
+    return [cluster_out(session, c) for c in session.scalars(query)]
 
 
 @router.get("/{cluster_id}", response_model=ClusterOut, summary="Show a cluster", responses=errors(404))
-def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
+def get_cluster(cluster_id: str, caller: Viewer, session: SessionDep) -> ClusterOut:
     """One cluster spec with its hosts and their roles."""
-    return cluster_out(session, get_or_404(session, Cluster, cluster_id, "cluster"))
+    return cluster_out(session, get_in_project(session, Cluster, cluster_id, "cluster", caller.project_id))
 
 
 @delete_route(
@@ -105,8 +106,8 @@ def get_cluster(cluster_id: str, _: Viewer, session: SessionDep) -> ClusterOut:
     "Deletes the record only (hosts are released; run operation reset first to wipe them). "
     "409 while a job is pending or running on the cluster.",
 )
-def delete_cluster(cluster_id: str, _: Operator, session: SessionDep) -> Response:
-    cluster = get_or_404(session, Cluster, cluster_id, "cluster")
+def delete_cluster(cluster_id: str, caller: Operator, session: SessionDep) -> Response:
+    cluster = get_in_project(session, Cluster, cluster_id, "cluster", caller.project_id)
     job = session.scalar(select(Job).where(Job.cluster_id == cluster_id, Job.status.not_in(FINISHED)).limit(1))
     if job is not None:
         raise Conflict(

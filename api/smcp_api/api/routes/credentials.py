@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from smcp_api.api.deps import Admin, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
 from smcp_api.api.routing import create_route, delete_route
-from smcp_api.api.rows import get_or_404
+from smcp_api.api.rows import get_in_project
 from smcp_api.api.writes import create_once
 from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.models import Credential, Host
@@ -39,6 +39,7 @@ def create_credential(
             username=body.username,
             fingerprint=fingerprint,
             secret=services.vault.encrypt(body.private_key),
+            project_id=token.project_id,
         )
 
     return create_once(
@@ -47,9 +48,10 @@ def create_credential(
 
 
 @router.get("", response_model=list[CredentialOut], summary="List credentials", responses=errors())
-def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
-    """Every credential: name, kind, username and fingerprint (never the key)."""
-    return list(session.scalars(select(Credential).order_by(Credential.name)))
+def list_credentials(caller: Viewer, session: SessionDep) -> list[Credential]:
+    """The project's credentials: name, kind, username and fingerprint (never the key)."""
+    query = select(Credential).where(Credential.project_id == caller.project_id).order_by(Credential.name)
+    return list(session.scalars(query))
 
 
 @router.get(
@@ -58,14 +60,14 @@ def list_credentials(_: Viewer, session: SessionDep) -> list[Credential]:
     summary="Show a credential",
     responses=errors(404),
 )
-def get_credential(credential_id: str, _: Viewer, session: SessionDep) -> Credential:
+def get_credential(credential_id: str, caller: Viewer, session: SessionDep) -> Credential:
     """One credential: name, kind, username and fingerprint (never the key)."""
-    return get_or_404(session, Credential, credential_id, "credential")
+    return get_in_project(session, Credential, credential_id, "credential", caller.project_id)
 
 
 @delete_route(router, "/{credential_id}", "Delete a credential", "Admin only; 409 while a host uses it.")
-def delete_credential(credential_id: str, _: Admin, session: SessionDep) -> Response:
-    cred = get_or_404(session, Credential, credential_id, "credential")
+def delete_credential(credential_id: str, caller: Admin, session: SessionDep) -> Response:
+    cred = get_in_project(session, Credential, credential_id, "credential", caller.project_id)
     users = list(session.scalars(select(Host.name).where(Host.credential_id == credential_id).limit(5)))
     if users:
         raise Conflict(

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from smcp_api import varpolicy
-from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.deps import Caller, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
 from smcp_api.api.routing import create_route, delete_route, job_route
-from smcp_api.api.rows import get_or_404
+from smcp_api.api.rows import get_in_project
 from smcp_api.api.writes import create_once, submit_job
 from smcp_api.errors import Conflict, Unprocessable
 from smcp_api.hostkey_service import accept_key
@@ -24,8 +24,9 @@ from smcp_api.schemas import Error, HostCreate, HostKeyAccept, HostOut, HostUpda
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 
 
-def _credential_exists(session: SessionDep, credential_id: str) -> None:
-    if session.get(Credential, credential_id) is None:
+def _credential_exists(session: SessionDep, credential_id: str, project_id: str) -> None:
+    cred = session.get(Credential, credential_id)
+    if cred is None or cred.project_id != project_id:  # another project's: unknown here
         raise Unprocessable(
             f"credential_id: credential '{credential_id}' does not exist; create one (POST /api/v1/credentials) "
             "or use an id from GET /api/v1/credentials",
@@ -48,14 +49,20 @@ def _check_vars(services: ServicesDep, values: dict[str, Any]) -> None:
         raise Unprocessable("; ".join(problems))
 
 
-def _get(session: SessionDep, host_id: str) -> Host:
-    return get_or_404(session, Host, host_id, "host")
+def _get(session: SessionDep, host_id: str, caller: Caller) -> Host:
+    return get_in_project(session, Host, host_id, "host", caller.project_id)
 
 
-def _address_free(session: SessionDep, address: str, port: int, host_id: str | None = None) -> None:
-    """409 naming the other host when another host has this address (IP or DNS name) and SSH port."""
+def _address_free(session: SessionDep, address: str, port: int, project_id: str, host_id: str | None = None) -> None:
+    """409 when another host has this address (IP or DNS name) and SSH port: naming it when it is of this project
+    (one machine is managed by one project; another project's host is not named)."""
     key = address_key(address)
     for other in session.scalars(select(Host).where(Host.ssh_port == port, Host.id != (host_id or ""))):
+        if address_key(other.address) == key and other.project_id != project_id:
+            raise Conflict(
+                f"address: {address} (SSH port {port}) is already registered in another project; one machine "
+                "belongs to one project: ask a platform admin, or give this host another address or ssh_port",
+            )
         if address_key(other.address) == key:
             raise Conflict(
                 f"address: {address} (SSH port {port}) is already host '{other.name}' ({other.id}); give each host "
@@ -78,26 +85,27 @@ def create_host(
 
     def build() -> Host:
         _check_vars(services, body.vars)
-        _credential_exists(session, body.credential_id)
-        _address_free(session, body.address, body.ssh_port)
-        return Host(**{**body.model_dump(), "known_hosts": _pin(body.known_hosts, body.address, body.ssh_port)})
+        _credential_exists(session, body.credential_id, token.project_id)
+        _address_free(session, body.address, body.ssh_port, token.project_id)
+        pin = _pin(body.known_hosts, body.address, body.ssh_port)
+        return Host(**{**body.model_dump(), "known_hosts": pin, "project_id": token.project_id})
 
     return create_once(session, token, idem, what=f"a host named '{body.name}'", build=build, respond=HostOut)
 
 
 @router.get("", response_model=list[HostOut], summary="List hosts", responses=errors())
-def list_hosts(_: Viewer, session: SessionDep, cluster_id: str | None = None) -> list[Host]:
-    """Every host, by name; `?cluster_id=` keeps one cluster's hosts."""
-    query = select(Host).order_by(Host.name)
+def list_hosts(caller: Viewer, session: SessionDep, cluster_id: str | None = None) -> list[Host]:
+    """The project's hosts, by name; `?cluster_id=` keeps one cluster's hosts."""
+    query = select(Host).where(Host.project_id == caller.project_id).order_by(Host.name)
     if cluster_id:
         query = query.where(Host.cluster_id == cluster_id)
     return list(session.scalars(query))
 
 
 @router.get("/{host_id}", response_model=HostOut, summary="Show a host", responses=errors(404))
-def get_host(host_id: str, _: Viewer, session: SessionDep) -> Host:
+def get_host(host_id: str, caller: Viewer, session: SessionDep) -> Host:
     """One host with its cluster and the result of its last preflight."""
-    return _get(session, host_id)
+    return _get(session, host_id, caller)
 
 
 @router.patch(
@@ -107,8 +115,8 @@ def get_host(host_id: str, _: Viewer, session: SessionDep) -> Host:
     description="Only the fields sent change. 409 while a mutating job holds the host.",
     responses=errors(404, 409, 422),
 )
-def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesDep, session: SessionDep) -> Host:
-    host = _get(session, host_id)
+def update_host(host_id: str, body: HostUpdate, caller: Operator, services: ServicesDep, session: SessionDep) -> Host:
+    host = _get(session, host_id, caller)
     changes = body.model_dump(exclude_unset=True)
     for field in ("address", "ssh_user", "ssh_port", "labels", "credential_id", "roles", "vars"):
         if field in changes and changes[field] is None:
@@ -116,9 +124,10 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
     if "vars" in changes:
         _check_vars(services, changes["vars"])
     if "credential_id" in changes:
-        _credential_exists(session, changes["credential_id"])
+        _credential_exists(session, changes["credential_id"], caller.project_id)
     if "address" in changes or "ssh_port" in changes:
-        _address_free(session, changes.get("address", host.address), changes.get("ssh_port", host.ssh_port), host.id)
+        address, port = changes.get("address", host.address), changes.get("ssh_port", host.ssh_port)
+        _address_free(session, address, port, caller.project_id, host.id)
     lock = session.scalar(select(Lock).where(Lock.key == f"host:{host.id}"))
     if lock is not None:
         raise Conflict(f"host '{host.name}' is busy with job {lock.job_id}; wait for it or cancel it")
@@ -140,8 +149,8 @@ def update_host(host_id: str, body: HostUpdate, _: Operator, services: ServicesD
     "Delete a host",
     "409 while the host belongs to a cluster or a job is pending or running on it.",
 )
-def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
-    host = _get(session, host_id)
+def delete_host(host_id: str, caller: Operator, session: SessionDep) -> Response:
+    host = _get(session, host_id, caller)
     if host.cluster_id:
         raise Conflict(
             f"host '{host.name}' belongs to cluster {host.cluster_id}; remove it there first (operation remove_node)",
@@ -171,7 +180,7 @@ def delete_host(host_id: str, _: Operator, session: SessionDep) -> Response:
 def check_host(
     host_id: str, token: Operator, services: ServicesDep, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    _get(session, host_id)
+    _get(session, host_id, token)
     return submit_job(JobCreate(operation="preflight", host_ids=[host_id]), token, services, session, idem)
 
 
@@ -189,5 +198,5 @@ def check_host(
         504: {"model": Error, "description": "The host did not answer in time."},
     },
 )
-def accept_host_key(host_id: str, body: HostKeyAccept, _: Operator, session: SessionDep) -> Host:
-    return accept_key(session, _get(session, host_id), body.fingerprint)
+def accept_host_key(host_id: str, body: HostKeyAccept, caller: Operator, session: SessionDep) -> Host:
+    return accept_key(session, _get(session, host_id, caller), body.fingerprint)

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from smcp_api.api.deps import IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
+from smcp_api.api.deps import Caller, IdempotencyDep, Operator, ServicesDep, SessionDep, Viewer, errors
 from smcp_api.api.routing import job_route
-from smcp_api.api.rows import from_row, get_or_404, job_out
+from smcp_api.api.rows import from_row, get_in_project, job_out
 from smcp_api.api.writes import submit_job
 from smcp_api.errors import Conflict, NotFound, Unprocessable
 from smcp_api.events import Watch
@@ -50,13 +50,13 @@ def post_job(
 
 @router.get("", response_model=list[JobOut], summary="List jobs", description="Newest first.", responses=errors())
 def list_jobs(
-    _: Viewer,
+    caller: Viewer,
     session: SessionDep,
     status: JobStatus | None = None,
     cluster_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[JobOut]:
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    query = select(Job).where(Job.project_id == caller.project_id).order_by(Job.created_at.desc()).limit(limit)
     if status:
         query = query.where(Job.status == status)
     if cluster_id:
@@ -64,15 +64,15 @@ def list_jobs(
     return [job_out(j) for j in session.scalars(query)]
 
 
-def _get(session: SessionDep, job_id: str) -> Job:
-    return get_or_404(session, Job, job_id, "job")
+def _get(session: SessionDep, job_id: str, caller: Caller) -> Job:
+    return get_in_project(session, Job, job_id, "job", caller.project_id)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Show a job", responses=errors(404))
-def get_job(job_id: str, _: Viewer, session: SessionDep) -> JobOut:
+def get_job(job_id: str, caller: Viewer, session: SessionDep) -> JobOut:
     """Status (pending, running, successful, failed, canceled, error) with its reason and rc, the per-host
     summary (ok, changed, failed, unreachable, skipped) and the event and task counters."""
-    return job_out(_get(session, job_id))
+    return job_out(_get(session, job_id, caller))
 
 
 @router.get(
@@ -82,8 +82,8 @@ def get_job(job_id: str, _: Viewer, session: SessionDep) -> JobOut:
     description="The playbook's output so far (secrets redacted).",
     responses={200: {"content": {"text/plain": {}}}, **errors(404)},
 )
-def get_stdout(job_id: str, _: Viewer, session: SessionDep) -> PlainTextResponse:
-    _get(session, job_id)
+def get_stdout(job_id: str, caller: Viewer, session: SessionDep) -> PlainTextResponse:
+    _get(session, job_id, caller)
     chunks = session.scalars(select(JobEvent.stdout).where(JobEvent.job_id == job_id).order_by(JobEvent.counter))
     text = "\n".join(c for c in chunks if c)
     return PlainTextResponse(text + ("\n" if text else ""))
@@ -103,12 +103,12 @@ def _event_out(e: JobEvent) -> EventOut:
 )
 def get_events(
     job_id: str,
-    _: Viewer,
+    caller: Viewer,
     session: SessionDep,
     after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[EventOut]:
-    _get(session, job_id)
+    _get(session, job_id, caller)
     query = (
         select(JobEvent)
         .where(JobEvent.job_id == job_id, JobEvent.counter > after)
@@ -142,7 +142,7 @@ def _poll(services: Services, job_id: str, after: int, limit: int) -> tuple[Job 
 async def stream_events(
     job_id: str,
     request: Request,
-    _: Viewer,
+    caller: Viewer,
     services: ServicesDep,
     after: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=True)] = None,
@@ -155,7 +155,7 @@ async def stream_events(
             )
         cursor = int(last_event_id)
     job, _events = await run_in_threadpool(_poll, services, job_id, cursor, 1)
-    if job is None:
+    if job is None or job.project_id != caller.project_id:
         raise NotFound("job", job_id)
     poll = services.settings.sse_poll_interval  # the fallback: new events and status changes wake the stream
     hub = event_hub(services)
@@ -219,8 +219,8 @@ async def stream_events(
     "becomes `canceled` when the playbook process has ended). 409 when the job already finished.",
     (404, 409),
 )
-def cancel_job(job_id: str, _: Operator, services: ServicesDep, session: SessionDep) -> object:
-    job = _get(session, job_id)
+def cancel_job(job_id: str, caller: Operator, services: ServicesDep, session: SessionDep) -> object:
+    job = _get(session, job_id, caller)
     if job.status in FINISHED:
         raise Conflict(f"job {job.id} already finished ({job.status}); nothing to cancel")
     pending = session.execute(
