@@ -199,7 +199,8 @@ def measure(c: httpx.Client, host_id: str, jobs: int, idle: int, stack: Stack) -
     for _ in range(idle):
         job = wait_all(c, [c.post("/api/v1/jobs", json=body).json()["id"]], timeout=300)[0]
         if job["status"] != "successful":
-            raise RuntimeError(f"idle job {job['status']}: {job['status_reason']}")
+            tail = c.get(f"/api/v1/jobs/{job['id']}/stdout").text[-1500:]
+            raise RuntimeError(f"idle job {job['status']}: {job['status_reason']}\n{tail}")
         idle_ms.append(seconds(job["created_at"], job["started_at"]) * 1000)
         events = c.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 5}).json()
         start = next(e for e in events if e["event"] == "playbook_on_start")

@@ -15,6 +15,7 @@ import ctypes
 import json
 import os
 import signal
+import socket as _socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,17 @@ def _usage() -> SystemExit:
     return SystemExit("usage: python -m smcp_api.jobs.launch run SPEC -- COMMAND...")
 
 
+def _answers(path: str) -> bool:
+    """Whether the agent accepts connections on `path` (the socket file exists from bind(), before listen():
+    an ssh-add in between would be refused)."""
+    with _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def start_agent(socket: str, env: dict[str, str], fifos: list[str]) -> subprocess.Popen[bytes]:
     """An ssh-agent of the job's own (foreground, no stdio) holding the keys read from `fifos`."""
     agent = subprocess.Popen(  # fixed argv, no shell
@@ -106,8 +118,8 @@ def start_agent(socket: str, env: dict[str, str], fifos: list[str]) -> subproces
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    for _ in range(2500):  # the socket appears within milliseconds: look often (this wait delays every job)
-        if os.path.exists(socket) or agent.poll() is not None:
+    for _ in range(2500):  # the agent answers within milliseconds: look often (this wait delays every job)
+        if _answers(socket) or agent.poll() is not None:
             break
         time.sleep(0.002)
     if fifos:
