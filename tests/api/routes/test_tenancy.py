@@ -263,6 +263,11 @@ def test_a_scoped_token_stays_in_its_project_and_below_its_role(api, world):
     assert listed == {"s", "t2"}
     full_id = next(t["id"] for t in _ok(api.client.get("/api/v1/tokens", headers=full), 200) if t["role"] == "admin")
     assert api.client.delete(f"/api/v1/tokens/{full_id}", headers=s).status_code == 404
+    weak = _ok(api.client.post("/api/v1/tokens", json={"name": "weak", "role": "viewer"}, headers=full), 201)
+    w = {"Authorization": f"Bearer {weak['token']}"}  # unscoped, but a viewer
+    assert {t["role"] for t in _ok(api.client.get("/api/v1/tokens", headers=w), 200)} == {"viewer"}
+    assert api.client.delete(f"/api/v1/tokens/{full_id}", headers=w).status_code == 404
+    assert api.client.get("/api/v1/users", headers=w).status_code == 403  # users: platform admins only
     # another user's token is 404 too
     other_user = _ok(api.client.get("/api/v1/tokens", headers=world["headers"]["admin"]), 200)[0]["id"]
     assert api.client.delete(f"/api/v1/tokens/{other_user}", headers=full).status_code == 404
