@@ -301,3 +301,26 @@ def test_a_disabled_user_is_locked_out_and_logout_revokes(api, world):
     assert api.client.get("/api/v1/hosts", headers=h).status_code == 200
     assert api.client.post("/api/v1/auth/logout", headers=h).status_code == 204
     assert api.client.get("/api/v1/hosts", headers=h).status_code == 401
+
+
+PLATFORM_ROUTES = [
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/" + "0" * 32),
+    ("PATCH", "/api/v1/users/" + "0" * 32),
+    ("DELETE", "/api/v1/users/" + "0" * 32),
+    ("POST", "/api/v1/projects"),
+    ("DELETE", "/api/v1/projects/other"),
+]
+
+
+def test_users_and_projects_are_for_platform_admins(api, world):
+    for method, path in PLATFORM_ROUTES:
+        kwargs = {"json": {}} if method in ("POST", "PATCH") else {}
+        assert api.client.request(method, path, **kwargs).status_code == 401, (method, path)
+        for role in ROLES:  # project roles, admin included
+            r = api.client.request(method, path, headers=world["headers"][role], **kwargs)
+            assert r.status_code == 403, (role, method, path, r.text)
+            assert "platform admin" in r.json()["detail"]
+        r = api.client.request(method, path, headers=api.admin, **kwargs)
+        assert r.status_code in (200, 404, 409, 422), (method, path, r.text)  # the route itself answers
