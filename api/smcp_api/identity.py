@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smcp_api.core.config import Settings
 from smcp_api.errors import DomainError
 from smcp_api.models import LoginThrottle, RoleBinding, Token, User, utcnow
 from smcp_api.security import ROLE_RANK, hash_token, new_token
@@ -83,7 +84,7 @@ def _wait(failures: int) -> float:
     return min(THROTTLE_FIRST * 2 ** (failures - THROTTLE_AFTER), THROTTLE_MAX)
 
 
-def check_login(session: Session, username: str, password: str, source: str) -> User:
+def check_login(session: Session, username: str, password: str, source: str, settings: Settings | None = None) -> User:
     """The user `username` when `password` is theirs; raises Throttled (nothing checked) or LoginFailed.
 
     Failures are counted per (username, source address) in the store, so every replica sees them; after
@@ -96,9 +97,16 @@ def check_login(session: Session, username: str, password: str, source: str) -> 
     if throttle is not None and throttle.blocked_until is not None and throttle.blocked_until > now:
         raise Throttled(max(1, int((throttle.blocked_until - now).total_seconds() + 0.999)))
     user = session.scalar(select(User).where(User.username == username.lower()))
-    ok = verify_password(user.password_hash if user else None, password)
+    if settings is not None and settings.ldap_url and (user is None or user.source == "ldap"):
+        # a directory user (or a name unknown here): the LDAP server checks the password (ldap_auth.py)
+        from smcp_api.ldap_auth import ldap_login
+
+        directory_user = ldap_login(settings, session, username, password) if not username_problem(username) else None
+        ok, user = directory_user is not None, directory_user or user
+    else:
+        ok = verify_password(user.password_hash if user else None, password)
     if ok and user is not None and not user.disabled:
-        if _hasher.check_needs_rehash(user.password_hash or ""):
+        if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         if throttle is not None:
             session.delete(throttle)

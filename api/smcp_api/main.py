@@ -14,10 +14,24 @@ from fastapi.responses import JSONResponse
 
 from smcp_api import __version__, versions
 from smcp_api.api.deps import authenticate
-from smcp_api.api.routes import artifacts, auth, clusters, credentials, health, hosts, jobs, projects, tokens, users
+from smcp_api.api.routes import (
+    artifacts,
+    audit,
+    auth,
+    clusters,
+    credentials,
+    health,
+    hosts,
+    jobs,
+    projects,
+    tokens,
+    users,
+)
+from smcp_api.audit import AuditMiddleware, AuditPruner
 from smcp_api.bodies import BodyGuardMiddleware
 from smcp_api.bootstrap import ensure_admin_token
 from smcp_api.collection import CollectionNotFound
+from smcp_api.console import mount as mount_console
 from smcp_api.core.config import Settings, get_settings
 from smcp_api.errors import Conflict, DomainError, NotFound, Unavailable, Unprocessable, Unreachable
 from smcp_api.jobs import dispatch
@@ -158,6 +172,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         )
         heartbeat.start()
         services.heartbeat = heartbeat
+        pruner = AuditPruner(services.sessions, settings.audit_retention_days, settings.audit_prune_interval)
+        pruner.start()  # prunes once now, then periodically
         if worker is not None:
             services.worker = worker
             worker.start()
@@ -170,6 +186,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
             if services.worker is not None:
                 services.worker.stop()
             heartbeat.stop()
+            pruner.stop()
             services.engine.dispose()
 
     app = FastAPI(
@@ -188,6 +205,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
             {"name": "clusters", "description": "Kubernetes cluster specs."},
             {"name": "jobs", "description": "Operations run by the worker; status, events, cancel."},
             {"name": "artifacts", "description": "What jobs leave (etcd snapshots, cluster files), sha256-checked."},
+            {"name": "audit", "description": "Who changed what, and every login (admins)."},
         ],
     )
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -199,9 +217,12 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         max_body_depth=settings.max_body_depth,
         authenticate=authenticate,
     )
+    # Outermost: every mutating request is recorded, also those the body guard refuses (audit.py).
+    app.add_middleware(AuditMiddleware)
     app.include_router(health.router)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, projects, tokens, credentials, hosts, clusters, jobs, artifacts):
+    for module in (auth, users, projects, tokens, credentials, hosts, clusters, jobs, artifacts, audit):
         v1.include_router(module.router)
     app.include_router(v1)
+    mount_console(app)  # the web console under /console (console/)
     return app

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
+from smcp_api import audit
 from smcp_api.errors import NotFound, Unprocessable
 from smcp_api.identity import lower_role, role_in
 from smcp_api.models import DEFAULT_PROJECT_ID, IdempotencyRecord, Project, RoleBinding, Token, User, utcnow
@@ -150,6 +151,7 @@ def resolve_project(session: Session, user: User, token: Token, ref: str | None)
 
 
 def get_caller(
+    request: Request,
     services: ServicesDep,
     token: CurrentToken,
     x_smcp_project: Annotated[
@@ -171,6 +173,7 @@ def get_caller(
         project = resolve_project(session, user, token, x_smcp_project)
         member_role = role_in(session, user, project.id) or "viewer"
         session.expunge_all()
+    audit.note(request, actor=user.username, user_id=user.id, token_id=token.id, project=project.name)
     return Caller(
         user=user,
         token=token,

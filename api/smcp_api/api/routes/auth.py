@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import select
 
-from smcp_api.api.deps import CurrentCaller, SessionDep, errors
+from smcp_api import audit
+from smcp_api.api.deps import CurrentCaller, ServicesDep, SessionDep, errors
 from smcp_api.api.people import token_out, user_out
 from smcp_api.errors import NotFound
 from smcp_api.identity import LoginFailed, Throttled, check_login, issue_token, role_in
@@ -41,9 +42,10 @@ def source_of(request: Request) -> str:
     "failure, at most 1 h); the count is kept in the store, shared by every replica.",
     responses=LOGIN_ERRORS,
 )
-def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginOut:
+def login(body: LoginRequest, request: Request, session: SessionDep, services: ServicesDep) -> LoginOut:
+    audit.note(request, actor=body.username)  # the name tried, also when the login fails (never the password)
     try:
-        user = check_login(session, body.username, body.password, source_of(request))
+        user = check_login(session, body.username, body.password, source_of(request), services.settings)
     except Throttled as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except LoginFailed as exc:
@@ -65,6 +67,7 @@ def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginOut
         project_id=project_id,
         expires_at=expires,
     )
+    audit.note(request, actor=user.username, user_id=user.id, token_id=token.id)
     out = LoginOut(token=secret, token_id=token.id, expires_at=expires, user=user_out(session, user))
     session.commit()
     return out
