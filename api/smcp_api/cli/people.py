@@ -196,7 +196,11 @@ def user_list(output: str) -> None:
 @user.command("create")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@click.option("--no-password", is_flag=True, help="No password: the user logs in through LDAP only.")
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="No password yet (no login until one is set; LDAP users need no record: their first login makes it).",
+)
 @click.option("--platform-admin", is_flag=True, help="Admin of every project.")
 @common.output_option
 def user_create(username: str, password_stdin: bool, no_password: bool, platform_admin: bool, output: str) -> None:
