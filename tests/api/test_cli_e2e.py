@@ -158,11 +158,13 @@ def test_job_wait_shows_failures_and_exit_codes(env: Env, tmp_path: Path) -> Non
     assert "dead-1: preflight unreachable" in checked.output
 
 
-def test_auth_and_reachability_exit_codes(env: Env) -> None:
+def test_auth_and_reachability_exit_codes(env: Env, tmp_path: Path) -> None:
     created = env.json("token", "create", "--name", "e2e-viewer", "--role", "viewer")
     viewer = created["token"]
     assert env.run("host", "list", token=viewer).exit_code == 0
-    refused = env.run("token", "list", token=viewer)
+    key = tmp_path / "key"
+    key.write_text("not checked: the role is\n")
+    refused = env.run("credential", "add", "--name", "v", "--key-file", str(key), token=viewer)
     assert refused.exit_code == common.EXIT_API
     assert "403" in refused.output
     assert env.run("host", "list", token="smcp_wrong").exit_code == common.EXIT_API
