@@ -393,3 +393,12 @@ def test_login_sends_back_only_to_console_pages(api):
         data = {"csrf": csrf_of(page.text), "token": bearer(api, "viewer"), "next": wanted}
         r = client.post("/console/login", data=data, follow_redirects=False)
         assert r.headers["location"] == landed, wanted
+
+
+def test_password_login_is_throttled_by_the_api(api):
+    assert api.post("/api/v1/users", json={"username": "bob", "password": "correct horse battery"}).status_code == 201
+    answers = [password_login(api, "bob", "wrong password here") for _ in range(6)]
+    assert [r.status_code for r in answers[:5]] == [401] * 5
+    assert answers[5].status_code == 429
+    assert re.search(r"try again in \d+ s", answers[5].text)
+    assert password_login(api, "bob", "correct horse battery").status_code == 429  # still waiting
