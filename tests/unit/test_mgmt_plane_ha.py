@@ -119,9 +119,9 @@ def test_ha_layout_files(tmp_path: Path) -> None:
     for host, addr in ADDRS.items():
         api, worker = _env(files[host]["api.env"]), _env(files[host]["worker.env"])
         # Every RabbitMQ node over TLS, this host's own first; the CA checks the broker's certificate.
-        urls = api["SMCP_BROKER_URL"].split(";")
-        assert urls[0] == f"amqps://smcp:mq-pw-4567@{addr}:5671/smcp"
-        assert sorted(urls) == sorted(f"amqps://smcp:mq-pw-4567@{a}:5671/smcp" for a in ADDRS.values())
+        # The same order on every run (a set-ordered list rewrote the env files at each run: not idempotent).
+        order = [addr] + [a for a in ADDRS.values() if a != addr]
+        assert api["SMCP_BROKER_URL"].split(";") == [f"amqps://smcp:mq-pw-4567@{a}:5671/smcp" for a in order]
         assert api["SSL_CERT_FILE"] == "/etc/smcp/ca.crt"
         assert worker["SMCP_BROKER_URL"] == api["SMCP_BROKER_URL"]
         # PostgreSQL on the first host only: the others reach it with TLS checked against the CA.
