@@ -1,4 +1,4 @@
-"""The sandbox apt cache's mirror check: indexes fetched one at a time through the cache, a stalled cache named.
+"""The sandbox apt cache's pre-warm: indexes fetched one at a time through the cache, a stalled cache named.
 
 A local HTTP server plays the cache (a proxy gets absolute URLs in the request line); nothing leaves this machine.
 """
@@ -55,35 +55,37 @@ def cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Cache]]:
     server.server_close()
 
 
-def test_mirror_check_fetches_each_index_once_in_turn_through_the_cache(cache: type[_Cache]) -> None:
-    assert aptcache.check_mirror() == list(aptcache.INDEXES)
+def test_prewarm_fetches_each_index_once_in_turn_through_the_cache(cache: type[_Cache]) -> None:
+    assert aptcache.prewarm() == list(aptcache.INDEXES)
     assert cache.seen == list(aptcache.INDEXES)  # absolute URLs: asked as a proxy, as the hosts ask
 
 
-def test_mirror_check_names_a_stalled_cache_within_its_timeout(cache: type[_Cache]) -> None:
+def test_prewarm_names_a_stalled_cache_within_its_timeout(cache: type[_Cache]) -> None:
     cache.stall = threading.Event()
     with pytest.raises(SandboxError) as err:
-        aptcache.check_mirror(timeout=0.5)
+        aptcache.prewarm(timeout=0.5)
     message = str(err.value)
     assert aptcache.INDEXES[0] in message and "within 0.5 s" in message
     assert str(aptcache.conf_dir() / "log") in message
     assert cache.seen == [aptcache.INDEXES[0]]  # stopped at the first stalled index
 
 
-def test_mirror_check_names_an_index_the_cache_cannot_get(cache: type[_Cache]) -> None:
+def test_prewarm_names_an_index_the_cache_cannot_get(cache: type[_Cache]) -> None:
     cache.status = 503
     with pytest.raises(SandboxError, match=r"answered 503 for http://deb\.debian\.org/debian/dists/bookworm/InRelease"):
-        aptcache.check_mirror()
+        aptcache.prewarm()
 
 
-def test_cache_config_gives_up_frozen_downloads() -> None:
-    assert "ResponseFreezeDetectTime: 30" in aptcache._config().splitlines()
+def test_cache_config_keeps_indexes_fresh_and_gives_up_frozen_downloads() -> None:
+    config = aptcache._config()
+    assert f"FreshIndexMaxAge: {aptcache.FRESH_INDEX_MAX_AGE}" in config.splitlines()
+    assert "ResponseFreezeDetectTime: 30" in config.splitlines()
 
 
 def test_a_running_cache_with_another_configuration_is_restarted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cache an older smcp started keeps its old settings (e.g. ResponseFreezeDetectTime) until it is restarted."""
+    """A cache an older smcp started keeps its old settings (e.g. FreshIndexMaxAge) until it is restarted."""
     monkeypatch.setattr(aptcache, "conf_dir", lambda: tmp_path)
     monkeypatch.setattr(aptcache, "running_pid", lambda: 4242)
     monkeypatch.setattr(aptcache, "_answers", lambda timeout=0.5: True)
@@ -97,8 +99,7 @@ def test_a_running_cache_with_another_configuration_is_restarted(
     (tmp_path / "acng.conf").write_text(aptcache._config())
     assert aptcache.ensure() == 4242
     assert not stopped
-    changed = aptcache._config().replace("ResponseFreezeDetectTime: 30", "ResponseFreezeDetectTime: 60")
-    (tmp_path / "acng.conf").write_text(changed)
+    (tmp_path / "acng.conf").write_text(aptcache._config().replace("FreshIndexMaxAge: 1800", "FreshIndexMaxAge: 300"))
     with pytest.raises(RuntimeError, match="stopped"):
         aptcache.ensure()
     assert stopped == [True]

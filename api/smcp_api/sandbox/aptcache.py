@@ -5,18 +5,13 @@ used), started by the first `up` as a plain background process with a pidfile (P
 here) and stopped by the last `down`. It listens on every address; the nftables guard only lets
 loopback and the sandbox bridges reach the port.
 
-Before any host starts, `check_mirror` fetches the hosts' three InRelease indexes through the cache, one
-at a time and bounded, so a cache that cannot reach the mirror is reported at once with its log's path
-instead of as 20 hosts' apt failures later.
-
-Concurrent index refreshes: apt-cacher-ng 3.7 revalidates an InRelease with the mirror on every request
-(its transfer log shows an upstream fetch for each client; FreshIndexMaxAge does not hold the copy across
-requests, measured), and when two revalidations of one index start within the same second the second
-cannot move the old copy aside ("Failure to move file .../InRelease ... File exists") and answers that
-client with an error. The client's apt retries (the hosts' apt.conf sets Acquire::Retries 3, with apt's
-back-off) and gets the index; ResponseFreezeDetectTime bounds a download that stops moving.
-tests/integration/test_aptcache_live.py refreshes 20 hosts at once and requires every one to finish with
-every index.
+Concurrent index refreshes: apt-cacher-ng 3.7 can fail or stall a client when several revalidate the same
+InRelease at once (its log: "Failure to move file .../InRelease ... File exists"). So the indexes the hosts
+read are fetched once, one after the other, through the cache whenever a sandbox is brought up (`prewarm`,
+bounded, with a clear error if the cache stalls; again once the hosts are up), and FreshIndexMaxAge is long:
+this makes collisions rare, not impossible (CI runs still logged a few; a run without the second pre-warm
+and with the default FreshIndexMaxAge hung a molecule host's apt-get for 17 minutes). The hosts' apt retries
+a failed fetch (Acquire::Retries 3).
 """
 
 from __future__ import annotations
@@ -45,7 +40,12 @@ INDEXES = (
     "http://deb.debian.org/debian-security/dists/bookworm-security/InRelease",
 )
 # How long one index fetch through the cache may take before the cache is reported as stalled.
-MIRROR_TIMEOUT = 60.0
+PREWARM_TIMEOUT = 60.0
+# Indexes stay fresh this long after a fetch: hosts asking within it are answered from the cache. Long, so that
+# hosts refreshing side by side minutes after a sandbox came up (molecule, tests) rarely meet an index that went
+# stale in between (at 300 s a CI run met one: 20 hosts refreshed it at once). Sandbox hosts are test machines:
+# an index half an hour old is fine for them.
+FRESH_INDEX_MAX_AGE = 1800
 
 
 def conf_dir() -> Path:
@@ -74,6 +74,9 @@ def _config() -> str:
             "Remap-secdeb: security.debian.org security.debian.org/debian-security"
             " deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security",
             "ExThreshold: 4",
+            # Indexes stay fresh for 30 min after prewarm(): 20 hosts updating at once otherwise race on
+            # refreshing the same InRelease ("Failure to move file ... File exists") and some apt runs hang.
+            f"FreshIndexMaxAge: {FRESH_INDEX_MAX_AGE}",
             # A download that stops moving is given up after this long (not the 60 s default), so a
             # stalled refresh is retried by the client (Acquire::Retries) instead of holding it.
             "ResponseFreezeDetectTime: 30",
@@ -157,12 +160,12 @@ def ensure() -> int:
     )
 
 
-def check_mirror(urls: tuple[str, ...] = INDEXES, timeout: float = MIRROR_TIMEOUT) -> list[str]:
+def prewarm(urls: tuple[str, ...] = INDEXES, timeout: float = PREWARM_TIMEOUT) -> list[str]:
     """Fetch the hosts' indexes through the cache, one at a time; return the URLs fetched.
 
-    Run when a sandbox comes up, before its hosts start: a cache that cannot reach the mirror is reported here
-    once. Raises SandboxError naming the index, the wait and where to look when the cache does not answer within
-    `timeout` seconds, or answers an error.
+    Run when a sandbox comes up, before its hosts refresh their package lists side by side: the cache then
+    holds fresh copies and answers them without a concurrent remote refresh. Raises SandboxError naming the
+    index, the wait and where to look when the cache does not answer within `timeout` seconds.
     """
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{APT_CACHE_PORT}/"}),

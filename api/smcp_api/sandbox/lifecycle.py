@@ -66,6 +66,7 @@ def up(name: str, hosts: int, subnet: str | None = None, progress: Progress | No
                     f" `smcpctl sandbox down --name {name}` first, or drop --subnet"
                 )
             if _healthy(existing):
+                _prewarm_for_hosts()
                 existing.already_up = True
                 existing.groups = host_groups([h.name for h in existing.hosts])
                 prog.step(f"sandbox {name!r} is already up")
@@ -96,7 +97,7 @@ def _up(
         remember_machine_sysctls()
         prog.step("apt cache")
         aptcache.ensure()
-        aptcache.check_mirror()
+        aptcache.prewarm()
         net_name = network_name(name)
         subnet = ensure_network(name, net_name, count, wanted, existing)
         gateway, hosts = layout(name, count, subnet)
@@ -130,11 +131,20 @@ def _up(
     with ThreadPoolExecutor(max_workers=min(count, 16)) as pool:
         for host in pool.map(lambda h: wait_host(info, h), hosts):
             prog.advance(host.name)
+    _prewarm_for_hosts()
     info.state = "up"
     info.groups = host_groups([h.name for h in hosts])
     save(info)
     prog.step(f"sandbox {name!r} up: {count} hosts in {time.monotonic() - t0:.1f} s")
     return info
+
+
+def _prewarm_for_hosts() -> None:
+    """Fetch the indexes through the cache again now that the hosts are up (one fetch at a time, under the global
+    lock): bringing many hosts up can take longer than the cache keeps an index fresh, and hosts that then refresh
+    side by side would make it refresh the same stale index concurrently ("Failure to move file")."""
+    with locked("global"):
+        aptcache.prewarm()
 
 
 def _healthy(info: SandboxInfo) -> bool:
