@@ -104,9 +104,10 @@ def page_url(request: Request, page: int) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
-def api_error_page(request: Request, me: Me, answer: Answer) -> HTMLResponse:
-    """A 404 (unknown or another project's id: the API answers alike), 403 or other refusal, as a page."""
-    title = {404: "Not found", 403: "Not allowed"}.get(answer.status, f"Refused ({answer.status})")
+def api_error_page(request: Request, me: Me, answer: Answer, title: str | None = None) -> HTMLResponse:
+    """A 404 (unknown or another project's id: the API answers alike), 403 or other refusal, as a page; `title`
+    names what did not happen (default: the kind of refusal)."""
+    title = title or {404: "Not found", 403: "Not allowed"}.get(answer.status, f"Refused ({answer.status})")
     return render(request, "error.html", me, status=answer.status, title=title, errors=answer.errors)
 
 
@@ -828,7 +829,7 @@ async def create_user(request: Request) -> Response:
     r = await api.post("/users", body)
     if r.ok:
         return _redirect("/console/users")
-    return render(request, "error.html", me, status=r.status, title="User not created", errors=r.errors)
+    return api_error_page(request, me, r, "User not created")
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -846,7 +847,7 @@ async def create_project(request: Request) -> Response:
     r = await api.post("/projects", body)
     if r.ok:
         return _redirect("/console/projects")
-    return render(request, "error.html", me, status=r.status, title="Project not created", errors=r.errors)
+    return api_error_page(request, me, r, "Project not created")
 
 
 @router.post("/projects/members", response_class=HTMLResponse)
@@ -858,7 +859,7 @@ async def set_member(request: Request) -> Response:
     r = await api.put(f"/projects/{quote(project)}/members/{quote(user_id)}", {"role": _text(form, "role", 16)})
     if r.ok:
         return _redirect("/console/projects")
-    return render(request, "error.html", me, status=r.status, title="Member not changed", errors=r.errors)
+    return api_error_page(request, me, r, "Member not changed")
 
 
 @router.get("/audit", response_class=HTMLResponse)
