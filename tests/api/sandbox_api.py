@@ -39,6 +39,20 @@ def sandbox_up(name: str, count: int) -> Iterator[Any]:
         core.down(name)
 
 
+def live_settings(tmp: Path, reachable_dir: Callable[[], Path], job_user_prefix: str) -> Settings:
+    """Settings of an embedded smcp-api whose jobs reach sandbox hosts: SQLite and data under ``tmp``, the job
+    directories where the job users can reach them, this checkout's collection and ansible.cfg."""
+    return Settings(
+        data_dir=tmp / "data",
+        db_url=f"sqlite:///{tmp / 'smcp.db'}",
+        collections_path=REPO / ".venv" / "collections",
+        ansible_config=REPO / "ansible.cfg",
+        jobs_dir=reachable_dir() / "jobs",
+        job_user_prefix=job_user_prefix,
+        poll_interval=0.1,
+    )
+
+
 @contextmanager
 def api_on_sandbox(
     sandbox: Any,
@@ -52,15 +66,7 @@ def api_on_sandbox(
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import Api
 
-    settings = Settings(
-        data_dir=tmp / "data",
-        db_url=f"sqlite:///{tmp / 'smcp.db'}",
-        collections_path=REPO / ".venv" / "collections",
-        ansible_config=REPO / "ansible.cfg",
-        jobs_dir=reachable_dir() / "jobs",
-        job_user_prefix=job_user_prefix,
-        poll_interval=0.1,
-    )
+    settings = live_settings(tmp, reachable_dir, job_user_prefix)
     with TestClient(create_app(settings, start_worker=True)) as client:
         api = Api(client, client.app.state.smcp.bootstrap_token)
         cred = api.credential(credential, sandbox.key.read_text())

@@ -30,7 +30,7 @@ import uvicorn
 from smcp_api.core.config import Settings
 from smcp_api.main import create_app
 
-from tests.api.sandbox_api import sandbox_up
+from tests.api.sandbox_api import live_settings, sandbox_up
 
 pytestmark = pytest.mark.sandbox
 
@@ -101,15 +101,7 @@ def shots() -> Path:
 def stack(tmp_path_factory, reachable_dir, job_user_prefix) -> Iterator[dict[str, Any]]:
     """A sandbox host and a running smcp-api; nothing registered yet (the browser does it)."""
     tmp = tmp_path_factory.mktemp("console")
-    settings = Settings(
-        data_dir=tmp / "data",
-        db_url=f"sqlite:///{tmp / 'smcp.db'}",
-        collections_path=REPO / ".venv" / "collections",
-        ansible_config=REPO / "ansible.cfg",
-        jobs_dir=reachable_dir() / "jobs",
-        job_user_prefix=job_user_prefix,
-        poll_interval=0.1,
-    )
+    settings = live_settings(tmp, reachable_dir, job_user_prefix)
     with sandbox_up(SANDBOX, 1) as sandbox, serve(settings) as (url, app):
         token = app.state.smcp.bootstrap_token
         http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
